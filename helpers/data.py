@@ -24,10 +24,16 @@ doubles impressions. The intercepts are on the natural (uncentred) log scale; th
 centres its predictors for sampling efficiency and converts back (see ``helpers.bayes``).
 
 Regenerate the committed files with ``python -m helpers.data`` (same seed, same bytes).
+
+Read them back with :func:`load_daily` (and the external PyMC-Marketing campaign data with
+:func:`load_external`): both validate what they read and raise :class:`DataValidationError`
+naming the file, the column and the row of the first problem.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -46,6 +52,8 @@ SEED = 20180923  # PyCon APAC 2018 week; any fixed seed would do.
 START, END = "2023-01-01", "2024-12-31"
 COLUMNS = ["date", "spend", "impressions", "clicks", "acquisitions", "holiday"]
 COUNT_COLUMNS = ["impressions", "clicks", "acquisitions"]
+EXTERNAL_COLUMNS = ["date", "campaign", "active", "spend", "impressions", "reach", "clicks"]
+EXTERNAL_COUNT_COLUMNS = ["impressions", "reach", "clicks"]
 COUNTRY = "ID"  # Indonesia: the talk's company sold flights and hotels there.
 
 #: The ground truth of the funnel (natural log scale; see the module docstring).
@@ -178,6 +186,189 @@ def load_ground_truth(path: str | os.PathLike = TRUTH_PATH) -> dict:
     """The generator's ground truth (see ``TRUE_PARAMS``)."""
     with open(path) as fh:
         return json.load(fh)
+
+
+# --- Loading and validating ------------------------------------------------------------
+
+
+class DataValidationError(ValueError):
+    """A data file is malformed. The message names the file, the column and the row.
+
+    Rows are reported two ways: ``row`` is the 1-based *data row* (the header is not a
+    row, blank lines are skipped) and ``line`` the 1-based *CSV line* as an editor shows it
+    (the header is line 1). Both are ``None`` when the problem concerns the whole file.
+    """
+
+    def __init__(self, path, problem: str, *, column: str | None = None, row: int | None = None, line: int | None = None):
+        self.path, self.problem, self.column, self.row, self.line = str(path), problem, column, row, line
+        where = []
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"data row {row} (CSV line {line})")
+        elif line is not None:
+            where.append("the header (CSV line 1)" if line == 1 else f"CSV line {line}")
+        super().__init__(f"{path}: " + (", ".join(where) + ": " if where else "") + problem)
+
+
+class _Table:
+    """The raw cells of a CSV file (all strings) plus where each data row came from."""
+
+    def __init__(self, path: str | os.PathLike, expected: list[str]):
+        self.path = Path(path)
+        text = self.path.read_text(encoding="utf-8-sig")  # tolerate a spreadsheet's BOM
+        if not text.strip():
+            raise DataValidationError(self.path, f"the file is empty; expected a header line ({','.join(expected)}) and data rows")
+        reader = csv.reader(io.StringIO(text))
+        header = [h.strip() for h in next(reader)]
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        missing = [c for c in expected if c not in header]
+        extra = [h for h in header if h not in expected]
+        for problem, names in (("duplicated", dupes), ("missing", missing), ("unexpected extra", extra)):
+            if names:
+                raise DataValidationError(
+                    self.path,
+                    f"{problem} column(s) {', '.join(map(repr, names))} in the header; expected exactly {', '.join(expected)}",
+                    column=", ".join(names),
+                    line=1,
+                )
+        records, lines = [], []
+        for record in reader:
+            if not record:  # a blank line
+                continue
+            if len(record) != len(header):
+                raise DataValidationError(
+                    self.path,
+                    f"expected {len(header)} comma-separated fields, found {len(record)}",
+                    row=len(records) + 1,
+                    line=reader.line_num,
+                )
+            records.append([field.strip() for field in record])
+            lines.append(reader.line_num)
+        if not records:
+            raise DataValidationError(self.path, "the file has a header but no data rows (empty data set)")
+        self.cells = pd.DataFrame(records, columns=header, dtype=object)[expected]
+        self.lines = lines
+
+    def fail(self, i: int, column: str, problem: str):
+        """Raise for 0-based data row ``i``."""
+        raise DataValidationError(self.path, problem, column=column, row=i + 1, line=self.lines[i])
+
+    def dates(self, column: str = "date") -> pd.Series:
+        raw = self.cells[column]
+        parsed = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
+        bad = np.flatnonzero(parsed.isna().to_numpy())
+        if len(bad):
+            self.fail(bad[0], column, f"cannot parse {raw.iloc[bad[0]]!r} as a date (expected YYYY-MM-DD)")
+        return parsed.astype("datetime64[ns]")
+
+    def consecutive_days(self, dates: pd.Series, column: str = "date", positions=None, what: str = "") -> None:
+        """Check ``dates`` (at data-row ``positions``, default all) are unique, consecutive days."""
+        positions = np.arange(len(dates)) if positions is None else np.asarray(positions)
+        values = pd.DatetimeIndex(dates)
+        first_seen: dict = {}
+        for k, d in enumerate(values):
+            if d in first_seen:
+                self.fail(positions[k], column, f"duplicated date {d:%Y-%m-%d}{what} (first at data row {positions[first_seen[d]] + 1})")
+            first_seen[d] = k
+        one_day = pd.Timedelta(days=1)
+        for k in range(1, len(values)):
+            if values[k] - values[k - 1] != one_day:
+                self.fail(
+                    positions[k],
+                    column,
+                    f"dates must be consecutive days{what}: expected {values[k - 1] + one_day:%Y-%m-%d} "
+                    f"after {values[k - 1]:%Y-%m-%d} (data row {positions[k - 1] + 1}), found {values[k]:%Y-%m-%d}",
+                )
+
+    def numbers(self, column: str, *, integer: bool) -> pd.Series:
+        """Finite, non-negative numbers; whole numbers when ``integer``."""
+        raw = self.cells[column]
+        values = pd.to_numeric(raw, errors="coerce").astype(np.float64).to_numpy()
+        kind = "a whole number (a count)" if integer else "a number"
+        for i in np.flatnonzero(~np.isfinite(values)):
+            self.fail(i, column, f"expected {kind}, found {raw.iloc[i]!r}")
+        for i in np.flatnonzero(values < 0):
+            self.fail(i, column, f"must not be negative, found {raw.iloc[i]!r}")
+        if integer:
+            for i in np.flatnonzero(values != np.floor(values)):
+                self.fail(i, column, f"expected {kind}, found {raw.iloc[i]!r}")
+            return pd.Series(values.astype(np.int64), name=column)
+        return pd.Series(values, name=column)
+
+    def flags(self, column: str, true: set[str], false: set[str]) -> pd.Series:
+        raw = self.cells[column]
+        lowered = raw.str.lower()
+        ok = lowered.isin(true | false).to_numpy()
+        for i in np.flatnonzero(~ok):
+            allowed = " or ".join(sorted(true | false))
+            self.fail(i, column, f"expected a flag ({allowed}), found {raw.iloc[i]!r}")
+        return pd.Series(lowered.isin(true).to_numpy(), name=column)
+
+    def not_more_than(self, small: str, big: str, values: dict) -> None:
+        for i in np.flatnonzero(values[small].to_numpy() > values[big].to_numpy()):
+            self.fail(i, small, f"{small} ({values[small].iloc[i]}) is greater than {big} ({values[big].iloc[i]}) on the same row")
+
+
+def load_daily(path: str | os.PathLike = DATA_PATH) -> pd.DataFrame:
+    """Read and validate the daily funnel data (``data/marketing_daily.csv`` by default).
+
+    Returns a DataFrame with the columns of :data:`COLUMNS` in that order: ``date`` as
+    ``datetime64[ns]``, ``spend`` float64, the counts int64 and ``holiday`` int64 (0/1),
+    indexed 0..n-1. Raises :class:`DataValidationError`, naming the file, the column and the
+    data row (and CSV line), for: an empty file, missing/extra/duplicated columns, a row
+    with the wrong number of fields, unparsable, duplicated or non-consecutive dates,
+    negative or non-numeric spend or counts, fractional counts, clicks greater than
+    impressions, acquisitions greater than clicks, and a holiday flag other than 0/1.
+    """
+    table = _Table(path, COLUMNS)
+    dates = table.dates("date")
+    table.consecutive_days(dates, "date")
+    values = {"spend": table.numbers("spend", integer=False)}
+    for column in COUNT_COLUMNS:
+        values[column] = table.numbers(column, integer=True)
+    table.not_more_than("clicks", "impressions", values)
+    table.not_more_than("acquisitions", "clicks", values)
+    holiday = table.flags("holiday", true={"1"}, false={"0"}).astype(np.int64)
+    return pd.DataFrame({"date": dates.to_numpy(), **{k: v.to_numpy() for k, v in values.items()}, "holiday": holiday.to_numpy()})[COLUMNS]
+
+
+def load_external(path: str | os.PathLike = EXTERNAL_PATH) -> pd.DataFrame:
+    """Read and validate the external campaign data (PyMC-Marketing; see data/external/README.md).
+
+    One row per (date, campaign). Returns the columns of :data:`EXTERNAL_COLUMNS` in file
+    order: ``date`` datetime64[ns], ``campaign`` str, ``active`` bool, ``spend`` float64 and
+    the counts int64. Raises :class:`DataValidationError` (file, column, row) for: an empty
+    file, missing/extra columns, unparsable dates, an empty campaign name, a (date, campaign)
+    pair twice or a campaign whose days are not consecutive, negative or non-numeric spend or
+    counts, an ``active`` flag other than True/False (or 1/0), reach or clicks greater than
+    impressions, and an inactive row with non-zero spend or counts.
+    """
+    table = _Table(path, EXTERNAL_COLUMNS)
+    dates = table.dates("date")
+    campaign = table.cells["campaign"]
+    for i in np.flatnonzero((campaign == "").to_numpy()):
+        table.fail(i, "campaign", "empty campaign name")
+    for name, positions in pd.Series(np.arange(len(campaign))).groupby(campaign.to_numpy(), sort=False):
+        pos = positions.to_numpy()
+        table.consecutive_days(dates.iloc[pos], "date", positions=pos, what=f" for campaign {name!r}")
+    active = table.flags("active", true={"true", "1"}, false={"false", "0"})
+    values = {"spend": table.numbers("spend", integer=False)}
+    for column in EXTERNAL_COUNT_COLUMNS:
+        values[column] = table.numbers(column, integer=True)
+    table.not_more_than("reach", "impressions", values)
+    table.not_more_than("clicks", "impressions", values)
+    for column, series in values.items():
+        for i in np.flatnonzero(~active.to_numpy() & (series.to_numpy() != 0)):
+            table.fail(i, column, f"the campaign is inactive on this row (active=False) but {column} is {table.cells[column].iloc[i]!r}, not 0")
+    return pd.DataFrame(
+        {
+            "date": dates.to_numpy(),
+            "campaign": campaign.astype(str).to_numpy(),
+            "active": active.to_numpy(),
+            **{k: v.to_numpy() for k, v in values.items()},
+        }
+    )[EXTERNAL_COLUMNS]
 
 
 if __name__ == "__main__":

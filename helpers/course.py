@@ -1,0 +1,183 @@
+"""Run the course's notebooks headless: the one runner shared by the tests and ``make course``.
+
+* ``execute_notebook(path, quick=True)`` is what ``tests/test_notebooks.py`` uses: a fresh
+  kernel, cwd = ``notebooks/``, ``COURSE_QUICK=1`` so every notebook shrinks its work.
+* ``python -m helpers.course`` (``make course``) executes every ``notebooks/[0-9]*.ipynb`` in
+  order in full mode and writes each executed notebook, plus an HTML rendering, to
+  ``build/course/``. It stops at the first failure, shows the failing cell and exits non-zero.
+
+The runner never writes into ``notebooks/``: the committed notebooks stay without outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from helpers.data import atomic_write_text
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
+BUILD_DIR = ROOT / "build" / "course"
+KERNEL_NAME = "python3"
+#: Per-cell limit in seconds: generous, because a full-mode fit or training run is one cell.
+CELL_TIMEOUT_S = 900
+
+
+def course_notebooks(directory: str | os.PathLike = NOTEBOOKS_DIR) -> list[Path]:
+    """The course's notebooks, ``[0-9]*.ipynb`` in ``directory``, in filename order."""
+    return sorted(Path(directory).glob("[0-9]*.ipynb"), key=lambda p: p.name)
+
+
+@contextlib.contextmanager
+def _course_environment(quick: bool):
+    """Set the variables the kernel must inherit; restore the parent's afterwards.
+
+    The kernel is a child process, so it inherits ``os.environ`` at start-up. Quick mode sets
+    ``COURSE_QUICK=1``; full mode removes it (a stray ``COURSE_QUICK`` in the caller's shell must
+    not silently shrink ``make course``). ``TQDM_DISABLE=1`` in both: nobody watches a headless
+    run, and tqdm's widget bars under nbclient can fail on display ids.
+    Not thread-safe (it edits the process environment); the runner executes one notebook at a time.
+    """
+    wanted = {"COURSE_QUICK": "1" if quick else None, "TQDM_DISABLE": "1"}
+    saved = {k: os.environ.get(k) for k in wanted}
+    try:
+        for k, v in wanted.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _kernel_manager(socket_dir: str):
+    """A manager for a fresh ``python3`` kernel that talks over Unix sockets in ``socket_dir``.
+
+    IPC sockets keep the kernel local (no TCP ports, nothing for other users on the machine to
+    connect to, and no "running over TCP without encryption" warning in every run). Windows has
+    no IPC transport, so there the kernel uses the default TCP on localhost.
+    """
+    from jupyter_client.manager import AsyncKernelManager  # what nbclient uses by default
+
+    if os.name == "nt":
+        return AsyncKernelManager(kernel_name=KERNEL_NAME)
+    return AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=os.path.join(socket_dir, "kernel"))
+
+
+def execute_notebook(
+    path: str | os.PathLike,
+    quick: bool,
+    timeout: int = CELL_TIMEOUT_S,
+    output_path: str | os.PathLike | None = None,
+    cwd: str | os.PathLike = NOTEBOOKS_DIR,
+):
+    """Execute the notebook at ``path`` top to bottom in a fresh ``python3`` kernel.
+
+    Args:
+        path: the ``.ipynb`` to run (it is read, never modified).
+        quick: ``True`` sets ``COURSE_QUICK=1`` for the kernel (CI / tests); ``False`` is full mode.
+        timeout: per-cell limit in seconds.
+        output_path: if given, the executed notebook is written there (atomically).
+        cwd: the kernel's working directory; the course's notebooks expect ``notebooks/``.
+
+    Returns:
+        The executed ``nbformat.NotebookNode``.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: a cell raised; ``str(err)`` shows the cell's
+            source and the traceback.
+        nbclient.exceptions.CellTimeoutError / DeadKernelError: a cell ran past ``timeout`` / the
+            kernel died. All three carry ``err.notebook``, the notebook executed so far; the kernel
+            is shut down in every case.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    with _course_environment(quick), tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+        client = NotebookClient(
+            nb,
+            km=_kernel_manager(sockets),
+            timeout=timeout,
+            kernel_name=KERNEL_NAME,
+            resources={"metadata": {"path": str(cwd)}},
+        )
+        try:
+            # TRAP: nbclient only shuts down kernels it created itself; this one we created, so
+            # ask for the shutdown explicitly or every call leaks a kernel process.
+            client.execute(cleanup_kc=True)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+            err.notebook = nb  # executed up to the failing cell (its outputs included)
+            raise
+    if output_path is not None:
+        atomic_write_text(output_path, nbformat.writes(nb))
+    return nb
+
+
+def write_html(nb, html_path: str | os.PathLike) -> None:
+    """Render an executed notebook as a standalone HTML page (nbconvert), atomically."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    atomic_write_text(html_path, body)
+
+
+def run_course(notebooks: list[Path], out_dir: str | os.PathLike = BUILD_DIR, quick: bool = False, timeout: int = CELL_TIMEOUT_S) -> int:
+    """Execute ``notebooks`` in order into ``out_dir`` (.ipynb + .html); 0 on success, 1 on the first failure."""
+    import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    out_dir = Path(out_dir)
+    mode = "quick" if quick else "full"
+    if not notebooks:
+        print(f"no notebooks to run in {NOTEBOOKS_DIR}", file=sys.stderr)
+        return 1
+    total = time.perf_counter()
+    for k, path in enumerate(notebooks, 1):
+        print(f"[{k}/{len(notebooks)}] {path.name} ({mode} mode) ...", end=" ", flush=True)
+        start = time.perf_counter()
+        try:
+            nb = execute_notebook(path, quick=quick, timeout=timeout)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+            print(f"FAILED after {time.perf_counter() - start:.1f} s\n", flush=True)
+            print(err, file=sys.stderr)
+            partial = getattr(err, "notebook", None)
+            if partial is not None:
+                failed = out_dir / f"{path.stem}.failed.ipynb"
+                atomic_write_text(failed, nbformat.writes(partial))
+                print(f"\nthe notebook as executed up to the failure: {failed}", file=sys.stderr)
+            return 1
+        atomic_write_text(out_dir / path.name, nbformat.writes(nb))
+        write_html(nb, out_dir / f"{path.stem}.html")
+        (out_dir / f"{path.stem}.failed.ipynb").unlink(missing_ok=True)  # a stale failure from an earlier run
+        print(f"ok in {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"all {len(notebooks)} notebooks ran in {time.perf_counter() - total:.1f} s; outputs in {out_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.course [NOTEBOOK ...] [--quick] [--out DIR]``; default: all, full mode."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: notebooks/[0-9]*.ipynb in order)")
+    parser.add_argument("--quick", action="store_true", help="COURSE_QUICK=1, as the tests run them")
+    parser.add_argument("--out", type=Path, default=BUILD_DIR, help=f"output folder (default: {BUILD_DIR.relative_to(ROOT)})")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="per-cell limit in seconds")
+    args = parser.parse_args(argv)
+    notebooks = args.notebooks or course_notebooks()
+    return run_course(notebooks, out_dir=args.out, quick=args.quick, timeout=args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
