@@ -32,6 +32,7 @@ naming the file, the column and the row of the first problem.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -154,20 +155,37 @@ def generate(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
     return df, truth
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: never half-written."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; when the block succeeds, rename it over ``path``.
+
+    For writers that want a file name (``to_netcdf``, ``torch.save``, ...): readers see the
+    old file or the complete new one, never a half-written one; on error the temporary file
+    is removed and the old file is left as it was. The new file gets the usual permissions
+    (0666 minus the umask), not ``mkstemp``'s private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename: never half-written."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def to_csv_text(df: pd.DataFrame) -> str:

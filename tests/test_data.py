@@ -415,7 +415,7 @@ def test_atomic_write_replaces_content(tmp_path):
 def test_failure_mid_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
     target = tmp_path / "out.csv"
     target.write_text("old content\n")
-    real_fdopen = os.fdopen
+    real_open = open
 
     class HalfWriter:
         """Writes the first half of the text, then the 'disk fills up'."""
@@ -434,7 +434,8 @@ def test_failure_mid_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, 
             self.fh.flush()
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(data.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+    # atomic_write_text opens its temporary file with the built-in open(): shadow it in the module.
+    monkeypatch.setattr(data, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)), raising=False)
     with pytest.raises(OSError, match="No space left"):
         atomic_write_text(target, "new content that is long enough to be cut in half\n")
     assert target.read_text() == "old content\n"
@@ -464,3 +465,14 @@ def test_write_dataset_interrupted_leaves_committed_style_files_intact(tmp_path,
         write_dataset(csv_path, truth_path, seed=7)
     assert (csv_path.read_bytes(), truth_path.read_bytes()) == before
     assert leftovers(tmp_path) == []
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    """mkstemp makes 0600 files; the renamed result must be readable like any other file."""
+    target = tmp_path / "out.txt"
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(target, "x\n")
+    finally:
+        os.umask(old)
+    assert (target.stat().st_mode & 0o777) == 0o644

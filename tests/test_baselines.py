@@ -1,0 +1,252 @@
+"""Tests of helpers.baselines: the optimum against its closed form, the policies, the evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import data
+from helpers.baselines import (
+    Evaluator,
+    HolidayRule,
+    HumanPolicy,
+    OpenLoopPolicy,
+    closed_form_allocation,
+    even_pacing,
+    expected_daily,
+    fit_human_pacing,
+    optimal_allocation,
+    optimum_policy,
+    play_month,
+    response_terms,
+    standard_policies,
+)
+from helpers.bayes import FunnelDraws
+from helpers.env import EVAL_MONTHS, TRAIN_MONTHS, EnvConfig, PacingCore, month_calendar
+
+TRUTH = FunnelDraws.from_dict(data.TRUE_PARAMS)
+
+
+def jittered_posterior(n_draws: int = 200, seed: int = 0) -> FunnelDraws:
+    """A stand-in for the fitted posterior: the ground truth plus independent jitter."""
+    rng = np.random.default_rng(seed)
+    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02, "clk_intercept": 0.05, "clk_slope": 0.01, "clk_holiday": 0.02}
+    d = {k: v + sd.get(k, 0.0) * rng.standard_normal(n_draws) for k, v in data.TRUE_PARAMS.items()}
+    d["imp_alpha"] = data.TRUE_PARAMS["imp_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
+    d["clk_alpha"] = data.TRUE_PARAMS["clk_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
+    d["acq_rate"] = data.TRUE_PARAMS["acq_rate"] + 0.001 * rng.standard_normal(n_draws)
+    return FunnelDraws.from_dict(d)
+
+
+POSTERIOR = jittered_posterior()
+CAL = month_calendar(TRAIN_MONTHS + EVAL_MONTHS)
+BUDGET = 30_000.0
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return Evaluator(POSTERIOR, n_months=240)
+
+
+# --- the optimum ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("month", ["2024-04", "2026-05", "2025-03", "2024-10"])  # 2, 4, 2 and 0 holidays
+@pytest.mark.parametrize("pool", [True, False])
+def test_slsqp_matches_the_closed_form_for_one_parameter_point(month, pool):
+    h = CAL.flags(month)
+    x = optimal_allocation(h, BUDGET, TRUTH, pool_equal_days=pool)
+    # by hand: spend proportional to boost ** (h / (1 - e)), e = 0.9 * 0.93, boost = exp(0.93 * 0.05 + 0.15)
+    e, boost = 0.9 * 0.93, math.exp(0.93 * 0.05 + 0.15)
+    w = boost ** (h / (1 - e))
+    np.testing.assert_allclose(x, BUDGET * w / w.sum(), rtol=1e-3)
+    np.testing.assert_allclose(x, closed_form_allocation(h, BUDGET, TRUTH), rtol=1e-3)
+    assert x.sum() == pytest.approx(BUDGET, rel=1e-12)
+    if h.any():
+        assert x[h == 1][0] / x[h == 0][0] == pytest.approx(boost ** (1 / (1 - e)), rel=1e-3)  # ~3.34x
+
+
+@pytest.mark.parametrize("objective", ["clicks", "acquisitions"])
+def test_optimum_over_the_posterior_satisfies_kkt_and_beats_the_alternatives(objective):
+    h = CAL.flags("2026-05")
+    x = optimal_allocation(h, BUDGET, POSTERIOR, objective)
+    np.testing.assert_allclose(x, optimal_allocation(h, BUDGET, POSTERIOR, objective, pool_equal_days=False), rtol=1e-5)
+    assert x.sum() == pytest.approx(BUDGET) and np.all(x > 0)
+    # KKT: the marginal expected count of one more unit of spend is the same on every day
+    log_k, e, log_b = response_terms(POSTERIOR, objective)
+    marginal = np.mean(np.exp(log_k[:, None] + log_b[:, None] * h) * e[:, None] * x ** (e[:, None] - 1), axis=0)
+    np.testing.assert_allclose(marginal, marginal.mean(), rtol=1e-5)
+    value = expected_daily(x, h, POSTERIOR, objective).sum()
+    for other in (np.full(len(h), BUDGET / len(h)), closed_form_allocation(h, BUDGET, POSTERIOR.mean())):
+        assert value >= expected_daily(other, h, POSTERIOR, objective).sum()
+
+
+def test_optimal_allocation_rejects_bad_input():
+    with pytest.raises(ValueError, match="positive budget"):
+        optimal_allocation([0, 1], 0.0, TRUTH)
+    with pytest.raises(ValueError, match="objective"):
+        optimal_allocation([0, 1], 1.0, TRUTH, objective="revenue")
+    with pytest.raises(ValueError, match="single parameter point"):
+        closed_form_allocation([0, 1], 1.0, POSTERIOR)
+
+
+def test_expected_daily_matches_the_simulator():
+    """The analytic mean response (used by the optimiser) is what the simulator produces on average."""
+    month, n_months = "2024-04", 3000
+    core = PacingCore(TRUTH, EnvConfig(months=(month,), budget=BUDGET), n_envs=n_months)
+    core.seed(0)
+    core.start(np.arange(n_months), month_idx=0, draw_idx=0)
+    while np.any(core.day < core.n_days):
+        core.step(np.zeros((n_months, 1)))
+    h = CAL.flags(month)
+    expected = expected_daily(np.full(len(h), BUDGET / len(h)), h, TRUTH)
+    for got, want in ((core.ep_clicks, expected.sum()), (core.ep_acquisitions, expected.sum() * 0.03)):
+        se = got.std(ddof=1) / math.sqrt(n_months)
+        assert abs(got.mean() - want) < 4 * se, (got.mean(), want, se)
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+def test_open_loop_optimum_is_followed_exactly_in_the_env():
+    for month in ("2024-04", "2024-03"):  # 2024-03 needs the smallest multiplier of all (~0.46x)
+        cfg = EnvConfig(months=(month,))
+        df = play_month(optimum_policy(POSTERIOR, cfg), POSTERIOR, month, cfg, draw=3)
+        target = optimal_allocation(CAL.flags(month), cfg.resolved().budget, POSTERIOR)
+        np.testing.assert_allclose(df["spend"].to_numpy(), target, rtol=1e-9)
+        np.testing.assert_array_equal(df["holiday"].to_numpy(), CAL.flags(month))
+
+
+def test_even_pacing_and_holiday_rule_spend_as_documented():
+    cfg = EnvConfig(budget=31_000.0)
+    even = play_month(even_pacing, TRUTH, "2023-01", cfg)
+    np.testing.assert_allclose(even["spend"], 1000.0, rtol=1e-12)
+    rule = play_month(HolidayRule(2.0, cfg), TRUTH, "2023-01", cfg)
+    pace = (31_000.0 - rule["spend"].cumsum().shift(fill_value=0.0)).to_numpy() / (31 - np.arange(31))
+    expected = np.where(rule["holiday"] == 1, 2.0, 1.0) * pace
+    expected[-1] = pace[-1]  # the last day spends the rest
+    np.testing.assert_allclose(rule["spend"], expected, rtol=1e-6)
+    assert rule["holiday"].sum() == 2 and rule["spend"].sum() == pytest.approx(31_000.0)
+    with pytest.raises(ValueError, match="outside the action bounds"):
+        HolidayRule(20.0)
+
+
+def test_human_rule_estimated_from_the_data_recovers_the_generator():
+    fit = fit_human_pacing()
+    assert fit.holiday_uplift == pytest.approx(data.TRUE_PACING["holiday_uplift"], abs=0.08)
+    assert fit.pacing_noise == pytest.approx(data.TRUE_PACING["pacing_noise"], abs=0.02)
+    assert fit.n_days == 731
+
+
+def test_human_policy_follows_its_plan_and_replays_the_same_noise():
+    cfg = EnvConfig()
+    noiseless = HumanPolicy(cfg, noise=False)
+    df = play_month(noiseless, TRUTH, "2024-04", cfg)
+    w = 1 + noiseless.pacing.holiday_uplift * df["holiday"].to_numpy()
+    np.testing.assert_allclose(df["spend"], cfg.resolved().budget * w / w.sum(), rtol=1e-9)
+    noisy = HumanPolicy(cfg, seed=4)
+    a, b = play_month(noisy, TRUTH, "2024-04", cfg), play_month(HumanPolicy(cfg, seed=4), TRUTH, "2024-04", cfg)
+    np.testing.assert_array_equal(a["spend"], b["spend"])
+    ratio = a["spend"].to_numpy() / (w / w.sum() * cfg.resolved().budget)
+    assert 0.1 < np.std(np.log(ratio)) < 0.45  # the humans' day-to-day noise (sd ~0.25) is there
+
+
+def test_open_loop_policy_validates_its_plan():
+    bad = OpenLoopPolicy(lambda month, h: -np.ones(len(h)), name="negative")
+    with pytest.raises(ValueError, match="negative: plan for 2024-04"):
+        play_month(bad, TRUTH, "2024-04")
+
+
+# --- the evaluation ---------------------------------------------------------------------------
+
+
+def test_evaluation_table_and_the_yardstick(evaluator):
+    table = evaluator.table(standard_policies())
+    assert list(table.index) == ["even pacing", "historical (human)", "holiday rule (2x)", "optimum (clicks)", "optimum (acquisitions)"]
+    for col in ("mean_clicks", "mean_acquisitions", "mean_cpc", "cvar5_clicks", "budget_used", "pct_of_optimum", "pct_of_optimum_se", "pct_of_optimum_acquisitions"):
+        assert col in table.columns
+    np.testing.assert_allclose(table["budget_used"], 1.0, rtol=1e-9)
+    assert table.loc["optimum (clicks)", "pct_of_optimum"] == 100.0
+    assert table.loc["optimum (acquisitions)", "pct_of_optimum_acquisitions"] == 100.0
+    assert (table["cvar5_clicks"] < table["mean_clicks"]).all()
+    pct = table["pct_of_optimum"]
+    assert 97.0 < pct["historical (human)"] < pct["even pacing"] < pct["holiday rule (2x)"] < 100.0
+    assert table.loc["even pacing", "pct_of_optimum_se"] < 0.2
+
+
+def test_even_pacing_pct_agrees_with_the_analytic_expectation(evaluator):
+    """Simulated % of optimum = ratio of expected totals over the same episodes (within 3 SE)."""
+    result = evaluator.evaluate(even_pacing)
+    budget = evaluator.config.budget
+    even_total = opt_total = 0.0
+    sub = POSTERIOR.subset(evaluator.draw_idx)
+    for i, month in enumerate(evaluator.calendar.months):
+        h = evaluator.calendar.flags(month)
+        rows = np.flatnonzero(evaluator.month_idx == i)
+        draws = sub.subset(rows)
+        x = optimal_allocation(h, budget, POSTERIOR)
+        even_total += expected_daily(np.full(len(h), budget / len(h)), h, draws).sum() * len(rows)
+        opt_total += expected_daily(x, h, draws).sum() * len(rows)
+    analytic = 100 * even_total / opt_total
+    assert abs(result["pct_of_optimum"] - analytic) < 3 * result["pct_of_optimum_se"], (result["pct_of_optimum"], analytic)
+
+
+def test_evaluation_is_deterministic_and_shared(evaluator):
+    a = evaluator.evaluate(HolidayRule(2.0))
+    b = evaluator.evaluate(HolidayRule(2.0))
+    c = Evaluator(POSTERIOR, n_months=240).evaluate(HolidayRule(2.0))
+    assert a == b
+    assert {k: v for k, v in a.items() if k != "policy"} == pytest.approx({k: v for k, v in c.items() if k != "policy"})
+    ep = evaluator.run(even_pacing)
+    assert set(ep["month"]) == set(EVAL_MONTHS)  # evaluation months, cycled
+    np.testing.assert_array_equal(ep["draw"], evaluator.draw_idx)
+
+
+def test_any_callable_is_a_policy(evaluator):
+    import torch
+
+    flat = evaluator.evaluate(lambda obs: np.zeros(len(obs)), name="flat")  # (n,) is fine
+    as_tensor = evaluator.evaluate(lambda obs: torch.zeros(len(obs), 1), name="torch")
+    assert flat["mean_clicks"] == as_tensor["mean_clicks"] == evaluator.evaluate(even_pacing)["mean_clicks"]
+    with pytest.raises(ValueError, match="shape"):
+        evaluator.evaluate(lambda obs: np.zeros((len(obs), 2)))
+    with pytest.raises(ValueError, match="finite"):
+        evaluator.evaluate(lambda obs: np.full((len(obs), 1), np.nan))
+
+
+def test_evaluator_with_the_posterior_mean():
+    ev = Evaluator(POSTERIOR, EnvConfig(params="mean"), n_months=48)
+    assert ev.core.draws.n_draws == 1 and set(ev.draw_idx) == {0}
+    result = ev.evaluate(even_pacing)
+    assert 98.0 < result["pct_of_optimum"] < 100.0
+    df = pd.DataFrame([result])
+    assert df.loc[0, "n_months"] == 48
+
+
+def test_human_policy_replans_when_the_months_change():
+    """One HumanPolicy reused across evaluators with other months must not reuse stale plans."""
+    policy = HumanPolicy(noise=False)
+    a = Evaluator(TRUTH, n_months=24, months=TRAIN_MONTHS).evaluate(policy)
+    b = Evaluator(TRUTH, n_months=24).evaluate(policy)
+    fresh = Evaluator(TRUTH, n_months=24).evaluate(HumanPolicy(noise=False))
+    assert a["mean_clicks"] != b["mean_clicks"] and b == fresh
+
+
+def test_plot_allocation_draws_each_allocation_and_marks_holidays():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers import plots
+
+    h = CAL.flags("2024-04")
+    opt = optimal_allocation(h, BUDGET, TRUTH)
+    fig = plots.plot_allocation(CAL.dates("2024-04"), h, {"optimum": opt, "even": np.full(len(h), BUDGET / len(h))})
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("optimum", "even")]
+    assert [ln.get_label() for ln in lines] == ["optimum", "even"]
+    np.testing.assert_allclose(lines[0].get_ydata(), opt)
+    assert len(ax.patches) == int(h.sum())  # one shaded span per holiday
+    assert ax.get_xlabel() == "day of April 2024"
