@@ -3,13 +3,34 @@
 Importing this module is cheap and PyMC-free: PyMC, nutpie and ArviZ are imported inside
 the functions that need them, so ``helpers.env`` can use :class:`FunnelDraws` without
 pulling in a compiler.
+
+What it offers, in the order notebook 02 uses it:
+
+* :func:`build_funnel_model` -- both regressions and the acquisition rate as ONE PyMC model
+  (centred log predictors; ``likelihood="poisson"`` gives the strawman), :class:`Priors`;
+* :func:`find_map` -- the point estimate ("one line");
+* :func:`sample_model` / :func:`fit_funnel` -- NUTS with nutpie (default, chosen by
+  ``benchmarks/bench_bayes.py``) or PyMC's own, 4 chains (:class:`FitSettings`), then
+  :func:`check_convergence` (r_hat, bulk ESS, divergences) and :func:`add_natural_scale`;
+* :func:`load_idata` / :func:`load_posterior` -- the cached posterior (``build/cache/``,
+  NetCDF, keyed on the data file's hash, the model version, the priors and the settings;
+  stale or damaged caches are refitted) as InferenceData or as :class:`FunnelDraws`;
+* :func:`build_campaign_model` -- the impressions regression per campaign (external data).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 #: Parameter names, in a fixed order, on the natural (uncentred) log scale:
 #:   log mu_impressions = imp_intercept + imp_slope * log(spend) + imp_holiday * holiday
@@ -103,3 +124,573 @@ class FunnelDraws:
     def holiday_boost(self) -> np.ndarray:
         """Multiplier of mean clicks on a holiday at equal spend: ``exp(clk_slope*imp_holiday + clk_holiday)``."""
         return np.exp(self.clk_slope * self.imp_holiday + self.clk_holiday)
+
+
+# =====================================================================================
+# The model, the fit and the cache. Everything below imports PyMC / nutpie / ArviZ lazily.
+# =====================================================================================
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = ROOT / "build" / "cache"
+
+#: Bump when the model's structure changes: every cache written under another key is stale.
+MODEL_VERSION = "funnel-nb-centred/2"
+#: Bump when what the cache file holds, or how it is checksummed, changes.
+CACHE_FORMAT = "2"
+
+#: The course's default sampler, chosen by measurement (``benchmarks/bench_bayes.py``, figures in
+#: build/bench/bench_bayes.json): from a cold start (empty compile caches, 2 shared cores) nutpie
+#: fitted the funnel in 0.55-0.71x PyMC's wall time (43-45 s vs 64-77 s) and sampled 3.7-7x more
+#: ESS per second. Most of its cold time is Numba compiling the model (PyTensor caches part of it
+#: on disk, so later processes compile faster). PyMC's own NUTS stays an option (``sampler="pymc"``).
+DEFAULT_SAMPLER = "nutpie"
+SAMPLERS = ("nutpie", "pymc")
+
+#: The free parameters the sampler sees (centred intercepts, dispersion as a CV).
+CENTRED_NAMES = (
+    "imp_intercept_c",
+    "imp_slope",
+    "imp_holiday",
+    "imp_cv",
+    "clk_intercept_c",
+    "clk_slope",
+    "clk_holiday",
+    "clk_cv",
+    "acq_rate",
+)
+OBSERVED_NAMES = ("impressions", "clicks", "acquisitions")
+
+
+class ConvergenceError(RuntimeError):
+    """The sampler's draws fail the convergence checks (r_hat, bulk ESS, divergences)."""
+
+
+class StaleCacheWarning(UserWarning):
+    """A posterior cache file was stale or damaged and is being refitted."""
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Weakly informative priors, on the *centred* scale the sampler sees (see notebook 02).
+
+    ``*_intercept_c`` is the log of the expected count on an ordinary (non-holiday) day at the
+    data's average log spend (impressions) or average log impressions (clicks), so its prior
+    is a statement about the typical size of a day, not about spend = 1. ``*_cv`` is the
+    extra-Poisson coefficient of variation ``1/sqrt(alpha)``: the relative day-to-day noise
+    of a large count (``sd/mean -> 1/sqrt(alpha)``). A half-normal on it puts the most prior
+    mass near the Poisson limit (cv = 0) and lets the data ask for more noise.
+    """
+
+    intercept_sigma: float = 3.0  # +-2 sd = a factor e^6 ~ 400 either way of the centre below
+    imp_intercept_mu: float = 10.0  # e^10 ~ 22,000 impressions a day
+    clk_intercept_mu: float = 6.0  # e^6 ~ 400 clicks a day
+    slope_mu: float = 1.0  # proportional response ...
+    slope_sigma: float = 0.5  # ... give or take; 0 (no response) and 2 are 2 sd away
+    holiday_sigma: float = 0.5  # holidays change a count by at most ~x2.7 either way (2 sd)
+    cv_sigma: float = 0.5  # HalfNormal: day-to-day noise below ~100% (2 sd)
+    acq_a: float = 1.0  # Beta(1, 1): any acquisition rate equally plausible
+    acq_b: float = 1.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+PRIORS = Priors()
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How to sample: sampler, chains, tuning and kept draws per chain, seed, and the checks.
+
+    ``full()`` is the course's setting; ``quick()`` (``COURSE_QUICK=1``) halves tuning and
+    draws and relaxes the ESS floor from 400 to 200 (r_hat stays <= 1.01).
+    """
+
+    sampler: str = DEFAULT_SAMPLER  # "nutpie" or "pymc" (PyMC's own NUTS)
+    # nutpie only: "numba" (default; vs "jax": compiles ~10x slower, samples ~5x faster) or "jax"
+    # (needs the optional jax package; see benchmarks/bench_bayes.py for the trade-off)
+    nutpie_backend: str = "numba"
+    chains: int = 4
+    tune: int = 1000
+    draws: int = 1000
+    seed: int = 20180923
+    target_accept: float = 0.8
+    max_rhat: float = 1.01
+    min_ess_bulk: int = 400
+    max_divergences: int = 0
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"FitSettings.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.nutpie_backend not in ("numba", "jax"):
+            raise ValueError(f"FitSettings.nutpie_backend must be 'numba' or 'jax', got {self.nutpie_backend!r}")
+        if self.chains < 2:
+            raise ValueError("FitSettings.chains must be >= 2: r_hat needs several chains")
+
+    @classmethod
+    def full(cls, **overrides) -> "FitSettings":
+        return cls(**overrides)
+
+    @classmethod
+    def quick(cls, **overrides) -> "FitSettings":
+        return cls(**{"tune": 500, "draws": 500, "min_ess_bulk": 200, **overrides})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _progress_default(progressbar: bool | None) -> bool:
+    """Progress bars on unless ``TQDM_DISABLE`` is set (quick mode / headless runs)."""
+    if progressbar is not None:
+        return progressbar
+    return os.environ.get("TQDM_DISABLE", "") in ("", "0")
+
+
+def _read_daily(path: str | os.PathLike) -> pd.DataFrame:
+    """The validated daily data (``helpers.data.load_daily``): date, spend, counts, holiday."""
+    from helpers.data import load_daily
+
+    return load_daily(path)
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+def funnel_predictors(df: pd.DataFrame) -> dict[str, np.ndarray | float]:
+    """Centred log predictors of the two regressions.
+
+    Returns ``log_spend_c`` and ``log_imp_c`` (shape ``(n_days,)``), their centres
+    ``log_spend_centre``/``log_imp_centre`` (scalars: the data means of the logs) and
+    ``holiday`` (0.0/1.0). Centring decorrelates intercept and slope: without it the
+    posterior is a thin diagonal ridge and NUTS's ESS collapses.
+    """
+    log_spend = np.log(df["spend"].to_numpy(dtype=float))
+    log_imp = np.log(np.maximum(df["impressions"].to_numpy(dtype=float), 1.0))
+    if not np.all(np.isfinite(log_spend)):
+        raise ValueError("funnel_predictors: spend must be > 0 on every day (log spend)")
+    cs, ci = float(log_spend.mean()), float(log_imp.mean())
+    return {
+        "log_spend_c": log_spend - cs,
+        "log_imp_c": log_imp - ci,
+        "log_spend_centre": cs,
+        "log_imp_centre": ci,
+        "holiday": df["holiday"].to_numpy(dtype=float),
+    }
+
+
+def build_funnel_model(df: pd.DataFrame, *, likelihood: str = "negative_binomial", priors: Priors = PRIORS):
+    """The funnel as ONE PyMC model (one compile): two count regressions plus the acquisition rate.
+
+    ``likelihood="negative_binomial"`` (the course's model) or ``"poisson"`` (the strawman of
+    notebook 02: same means, variance = mean). Per day ``t`` (arrays of shape ``(n_days,)``)::
+
+        log mu_imp[t] = imp_intercept_c + imp_slope * log_spend_c[t] + imp_holiday * holiday[t]
+        log mu_clk[t] = clk_intercept_c + clk_slope * log_imp_c[t]   + clk_holiday * holiday[t]
+        impressions[t] ~ NegativeBinomial(mu_imp[t], alpha = 1 / imp_cv**2)
+        clicks[t]      ~ NegativeBinomial(mu_clk[t], alpha = 1 / clk_cv**2)
+        acquisitions[t] ~ Binomial(clicks[t], acq_rate)
+
+    The clicks regression conditions on the *observed* impressions, so the two regressions
+    share no parameter: fitting them in one model is the same as fitting them separately.
+    """
+    import pymc as pm
+
+    if likelihood not in ("negative_binomial", "poisson"):
+        raise ValueError(f"likelihood must be 'negative_binomial' or 'poisson', got {likelihood!r}")
+    x = funnel_predictors(df)
+    coords = {"day": pd.DatetimeIndex(df["date"]) if "date" in df else np.arange(len(df))}
+    p = priors
+    # check_bounds=False: every parameter is sampled on a transformed scale that keeps it in
+    # its support (alpha = 1/cv^2 > 0, mu = exp(.) > 0), so PyMC's run-time parameter checks
+    # can never fire; dropping them makes the graph ~10% smaller to compile.
+    with pm.Model(coords=coords, check_bounds=False) as model:
+        imp_a = pm.Normal("imp_intercept_c", p.imp_intercept_mu, p.intercept_sigma)
+        imp_b = pm.Normal("imp_slope", p.slope_mu, p.slope_sigma)
+        imp_h = pm.Normal("imp_holiday", 0.0, p.holiday_sigma)
+        clk_a = pm.Normal("clk_intercept_c", p.clk_intercept_mu, p.intercept_sigma)
+        clk_b = pm.Normal("clk_slope", p.slope_mu, p.slope_sigma)
+        clk_h = pm.Normal("clk_holiday", 0.0, p.holiday_sigma)
+        acq = pm.Beta("acq_rate", p.acq_a, p.acq_b)
+
+        mu_imp = pm.math.exp(imp_a + imp_b * x["log_spend_c"] + imp_h * x["holiday"])
+        mu_clk = pm.math.exp(clk_a + clk_b * x["log_imp_c"] + clk_h * x["holiday"])
+        if likelihood == "negative_binomial":
+            imp_cv = pm.HalfNormal("imp_cv", p.cv_sigma)
+            clk_cv = pm.HalfNormal("clk_cv", p.cv_sigma)
+            pm.NegativeBinomial("impressions", mu=mu_imp, alpha=1.0 / imp_cv**2, observed=df["impressions"].to_numpy(), dims="day")
+            pm.NegativeBinomial("clicks", mu=mu_clk, alpha=1.0 / clk_cv**2, observed=df["clicks"].to_numpy(), dims="day")
+        else:
+            pm.Poisson("impressions", mu=mu_imp, observed=df["impressions"].to_numpy(), dims="day")
+            pm.Poisson("clicks", mu=mu_clk, observed=df["clicks"].to_numpy(), dims="day")
+        pm.Binomial("acquisitions", n=df["clicks"].to_numpy(), p=acq, observed=df["acquisitions"].to_numpy(), dims="day")
+    return model
+
+
+def build_campaign_model(ext: pd.DataFrame, *, priors: Priors = PRIORS):
+    """The impressions regression fitted per campaign, as ONE model with a campaign index.
+
+    ``ext`` holds the *active* rows of the external data (``helpers.data.load_external``):
+    columns ``campaign``, ``spend``, ``impressions``. Each campaign ``c`` gets its own
+    centred intercept, slope and cv (shapes ``(n_campaigns,)``; no pooling), with log spend
+    centred per campaign::
+
+        log mu[i] = intercept_c[c_i] + slope[c_i] * (log spend[i] - centre[c_i])
+        impressions[i] ~ NegativeBinomial(mu[i], 1 / cv[c_i]**2)
+
+    The data have no holiday flag, so there is no holiday term.
+    """
+    import pymc as pm
+
+    if (ext["spend"] <= 0).any():
+        raise ValueError("build_campaign_model: pass the active rows only (spend > 0)")
+    codes, names = pd.factorize(ext["campaign"], sort=False)
+    log_spend = np.log(ext["spend"].to_numpy(dtype=float))
+    centres = pd.Series(log_spend).groupby(codes).mean().to_numpy()
+    p = priors
+    with pm.Model(coords={"campaign": list(names), "row": np.arange(len(ext))}, check_bounds=False) as model:
+        a = pm.Normal("imp_intercept_c", p.imp_intercept_mu, p.intercept_sigma, dims="campaign")
+        b = pm.Normal("imp_slope", p.slope_mu, p.slope_sigma, dims="campaign")
+        cv = pm.HalfNormal("imp_cv", p.cv_sigma, dims="campaign")
+        mu = pm.math.exp(a[codes] + b[codes] * (log_spend - centres[codes]))
+        pm.NegativeBinomial("impressions", mu=mu, alpha=1.0 / cv[codes] ** 2, observed=ext["impressions"].to_numpy(), dims="row")
+    model.log_spend_centres = dict(zip(names, centres))  # for plotting on the natural scale
+    return model
+
+
+# --- sampling and checks --------------------------------------------------------------
+
+
+def sample_model(model, settings: FitSettings = FitSettings(), *, progressbar: bool | None = None):
+    """Sample ``model`` with NUTS (nutpie or PyMC's own) and return an ``az.InferenceData``.
+
+    Only the model's free variables are kept (no unconstrained copies, no warm-up). Timings
+    go into ``posterior.attrs``: ``compile_s`` (graph compilation; for PyMC everything before
+    the first draw), ``sampling_s`` (tuning + draws) and ``fit_wall_s``.
+    """
+    import pymc as pm
+
+    progress = _progress_default(progressbar)
+    keep = [rv.name for rv in model.free_RVs]
+    t0 = time.perf_counter()
+    if settings.sampler == "nutpie":
+        import nutpie
+
+        backend = settings.nutpie_backend
+        gradient_backend = "jax" if backend == "jax" else "pytensor"
+        compiled = nutpie.compile_pymc_model(model, backend=backend, gradient_backend=gradient_backend, var_names=keep)
+        t1 = time.perf_counter()
+        idata = nutpie.sample(
+            compiled,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            seed=settings.seed,
+            target_accept=settings.target_accept,
+            save_warmup=False,
+            progress_bar=progress,
+        )
+        sampling_s = time.perf_counter() - t1
+        compile_s = t1 - t0
+    else:
+        idata = pm.sample(
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=min(settings.chains, os.cpu_count() or 1),
+            random_seed=settings.seed,
+            target_accept=settings.target_accept,
+            progressbar=progress,
+            compute_convergence_checks=False,  # we run our own, stricter ones
+            var_names=keep,
+            model=model,
+        )
+        sampling_s = float(idata.posterior.attrs.get("sampling_time", np.nan))
+        compile_s = time.perf_counter() - t0 - sampling_s
+    wall = time.perf_counter() - t0
+    # keep only what NetCDF can store and what we need
+    idata = _keep_groups(idata, ("posterior", "sample_stats"))
+    idata.posterior.attrs.update(
+        {"sampler": settings.sampler, "compile_s": float(compile_s), "sampling_s": float(sampling_s), "fit_wall_s": float(wall)}
+    )
+    return idata
+
+
+def _keep_groups(idata, groups):
+    import arviz as az
+
+    return az.InferenceData(**{g: idata[g] for g in groups if g in idata.groups()})
+
+
+def check_convergence(
+    idata,
+    var_names=None,
+    *,
+    max_rhat: float = 1.01,
+    min_ess_bulk: float = 400,
+    max_divergences: int = 0,
+) -> pd.DataFrame:
+    """Assert convergence with ArviZ; return the diagnostics table (one row per scalar).
+
+    Raises :class:`ConvergenceError` naming the offending parameters when any
+    ``r_hat > max_rhat``, any bulk ESS ``< min_ess_bulk``, or there are more than
+    ``max_divergences`` divergent transitions.
+    """
+    import arviz as az
+
+    diag = az.summary(idata, var_names=var_names, kind="diagnostics")
+    problems = []
+    bad = diag[~(diag["r_hat"] <= max_rhat)]
+    if len(bad):
+        problems.append(f"r_hat > {max_rhat}: " + ", ".join(f"{k}={v:.3f}" for k, v in bad["r_hat"].items()))
+    bad = diag[~(diag["ess_bulk"] >= min_ess_bulk)]
+    if len(bad):
+        problems.append(f"bulk ESS < {min_ess_bulk}: " + ", ".join(f"{k}={v:.0f}" for k, v in bad["ess_bulk"].items()))
+    if "sample_stats" in idata.groups() and "diverging" in idata.sample_stats:
+        n_div = int(idata.sample_stats["diverging"].sum())
+        if n_div > max_divergences:
+            problems.append(f"{n_div} divergent transitions (allowed {max_divergences})")
+    if problems:
+        raise ConvergenceError("the sampler did not converge: " + "; ".join(problems))
+    return diag
+
+
+def natural_scale(centred, log_spend_centre: float, log_imp_centre: float) -> dict:
+    """The natural-scale parameters from centred ones (floats, arrays or xarray alike).
+
+    ``log mu = a_c + b * (log x - centre) + ...  =  (a_c - b * centre) + b * log x + ...``, so
+    ``intercept = intercept_c - slope * centre``; and ``alpha = 1 / cv**2``.
+    """
+    c = centred
+    return {
+        "imp_intercept": c["imp_intercept_c"] - c["imp_slope"] * log_spend_centre,
+        "clk_intercept": c["clk_intercept_c"] - c["clk_slope"] * log_imp_centre,
+        "imp_alpha": 1.0 / c["imp_cv"] ** 2,
+        "clk_alpha": 1.0 / c["clk_cv"] ** 2,
+    }
+
+
+def add_natural_scale(idata) -> None:
+    """Add the :data:`PARAM_NAMES` (natural, uncentred scale) to ``idata.posterior`` in place.
+
+    The centres are read from ``idata.constant_data`` (``log_spend_centre``, ``log_imp_centre``);
+    see :func:`natural_scale`.
+    """
+    const = idata.constant_data
+    extra = natural_scale(idata.posterior, float(const["log_spend_centre"]), float(const["log_imp_centre"]))
+    for name, value in extra.items():
+        idata.posterior[name] = value
+
+
+def _data_groups(df: pd.DataFrame) -> dict:
+    """``observed_data`` and ``constant_data`` groups for the funnel's InferenceData."""
+    import xarray as xr
+
+    x = funnel_predictors(df)
+    day = pd.DatetimeIndex(df["date"]) if "date" in df else np.arange(len(df))
+    observed = xr.Dataset({k: ("day", df[k].to_numpy()) for k in OBSERVED_NAMES}, coords={"day": day})
+    constant = xr.Dataset(
+        {
+            "spend": ("day", df["spend"].to_numpy(dtype=float)),
+            "holiday": ("day", df["holiday"].to_numpy(dtype=np.int64)),
+            "log_spend_centre": x["log_spend_centre"],
+            "log_imp_centre": x["log_imp_centre"],
+        },
+        coords={"day": day},
+    )
+    return {"observed_data": observed, "constant_data": constant}
+
+
+def fit_funnel(df: pd.DataFrame, settings: FitSettings = FitSettings(), *, priors: Priors = PRIORS, progressbar: bool | None = None):
+    """Build, sample and check the funnel model; return its ``az.InferenceData``.
+
+    The posterior holds the sampler's :data:`CENTRED_NAMES` plus the natural-scale
+    :data:`PARAM_NAMES`; ``observed_data``/``constant_data`` hold the data and the centres.
+    Raises :class:`ConvergenceError` when the checks of ``settings`` fail.
+    """
+    import arviz as az
+
+    t0 = time.perf_counter()
+    model = build_funnel_model(df, priors=priors)
+    build_s = time.perf_counter() - t0
+    idata = sample_model(model, settings, progressbar=progressbar)
+    idata = az.InferenceData(**{g: idata[g] for g in idata.groups()}, **_data_groups(df))
+    add_natural_scale(idata)
+    check_convergence(
+        idata,
+        var_names=list(CENTRED_NAMES) + list(PARAM_NAMES),
+        max_rhat=settings.max_rhat,
+        min_ess_bulk=settings.min_ess_bulk,
+        max_divergences=settings.max_divergences,
+    )
+    idata.posterior.attrs["build_s"] = float(build_s)
+    idata.posterior.attrs["fit_wall_s"] = float(time.perf_counter() - t0)
+    return idata
+
+
+def find_map(df: pd.DataFrame, *, priors: Priors = PRIORS) -> FunnelDraws:
+    """The maximum a posteriori point of the funnel model: "regression as one line".
+
+    ``pm.find_MAP`` (L-BFGS on the same model and priors) converted to the natural scale, as a
+    one-draw :class:`FunnelDraws`. A point estimate: it says nothing about how sure we are.
+    """
+    import pymc as pm
+
+    model = build_funnel_model(df, priors=priors)
+    point = pm.find_MAP(model=model, progressbar=False, seed=0)
+    x = funnel_predictors(df)
+    centred = {k: float(point[k]) for k in CENTRED_NAMES}
+    return FunnelDraws.from_dict({**centred, **natural_scale(centred, x["log_spend_centre"], x["log_imp_centre"])})
+
+
+def to_funnel_draws(idata) -> FunnelDraws:
+    """The posterior of ``idata`` as :class:`FunnelDraws`: ``chains * draws`` draws, chain-major."""
+    post = idata.posterior
+    missing = [k for k in PARAM_NAMES if k not in post]
+    if missing:
+        raise KeyError(f"to_funnel_draws: posterior lacks {missing} (run add_natural_scale first?)")
+    return FunnelDraws(**{k: post[k].transpose("chain", "draw").to_numpy().reshape(-1) for k in PARAM_NAMES})
+
+
+# --- the cache ------------------------------------------------------------------------
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_path(quick: bool = False, cache_dir: str | os.PathLike = CACHE_DIR) -> Path:
+    """``build/cache/funnel_posterior_full.nc`` or ``..._quick.nc``: quick and full never mix."""
+    return Path(cache_dir) / f"funnel_posterior_{'quick' if quick else 'full'}.nc"
+
+
+def cache_key(data_path: str | os.PathLike, settings: FitSettings, priors: Priors = PRIORS) -> dict[str, str]:
+    """What a cache must match to be used: the data file's bytes, the model, the priors, the settings."""
+    return {
+        "cache_data_sha256": file_sha256(data_path),
+        "cache_model_version": MODEL_VERSION,
+        "cache_format": CACHE_FORMAT,
+        "cache_priors": priors.to_json(),
+        "cache_fit_settings": settings.to_json(),
+    }
+
+
+_CHECKSUM_GROUPS = ("posterior", "observed_data", "constant_data")
+
+
+def _content_sha256(idata) -> str:
+    """Checksum of the posterior, the data and the centres (names, shapes, float64 bytes).
+
+    Stored in the cache's attributes at write time and recomputed at read time, it catches
+    damage that still parses as NetCDF (a flipped number, a truncated array).
+    """
+    h = hashlib.sha256()
+    for group in _CHECKSUM_GROUPS:
+        if group not in idata.groups():
+            continue
+        ds = idata[group]
+        for name in sorted(ds.data_vars):
+            arr = np.ascontiguousarray(ds[name].to_numpy(), dtype=np.float64)
+            h.update(f"{group}/{name}{arr.shape}".encode() + arr.tobytes())
+    return h.hexdigest()
+
+
+def write_cache(idata, path: str | os.PathLike, key: dict[str, str]) -> Path:
+    """Save ``idata`` (posterior, sample_stats, observed/constant data) as NetCDF, atomically.
+
+    The key and a checksum of the posterior go into ``posterior.attrs``. Written to a
+    temporary file in the same folder, then ``os.replace``: a crash leaves the old file or
+    nothing, never half a file.
+    """
+    import arviz as az
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    groups = [g for g in ("posterior", "sample_stats", "observed_data", "constant_data") if g in idata.groups()]
+    out = az.InferenceData(**{g: idata[g].copy() for g in groups})
+    out.posterior.attrs.update(key)
+    out.posterior.attrs["cache_posterior_sha256"] = _content_sha256(out)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        out.to_netcdf(tmp, engine="h5netcdf")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_cache(path: str | os.PathLike, key: dict[str, str]):
+    """``(idata, None)`` when ``path`` holds a sound cache matching ``key``; else ``(None, reason)``.
+
+    Reasons: ``"missing"``; ``"unreadable: ..."`` (garbage, truncated); ``"stale: <attr> changed"``
+    (data, model, priors or settings differ); ``"corrupted: ..."`` (checksum or parameters).
+    """
+    import arviz as az
+
+    path = Path(path)
+    if not path.exists():
+        return None, "missing"
+    try:
+        with az.rc_context({"data.load": "eager"}):
+            idata = az.from_netcdf(str(path))
+        for g in idata.groups():
+            idata[g].load()
+        attrs = dict(idata.posterior.attrs)
+    except Exception as e:  # any failure to read back is damage, whatever the library raises
+        return None, f"unreadable: {type(e).__name__}: {str(e)[:200]}"
+    for k, v in key.items():
+        if attrs.get(k) != v:
+            return None, f"stale: {k.removeprefix('cache_')} changed"
+    missing = [k for k in (*PARAM_NAMES, *CENTRED_NAMES) if k not in idata.posterior]
+    if missing:
+        return None, f"corrupted: posterior lacks {missing}"
+    if attrs.get("cache_posterior_sha256") != _content_sha256(idata):
+        return None, "corrupted: the checksum of the posterior and data does not match"
+    return idata, None
+
+
+def load_idata(
+    quick: bool = False,
+    *,
+    data_path: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    settings: FitSettings | None = None,
+    priors: Priors = PRIORS,
+    refit: bool = False,
+    progressbar: bool | None = None,
+):
+    """The funnel's full ``az.InferenceData``, from the cache when sound, else fitted and cached.
+
+    ``quick`` picks the quick or full cache file and the default settings
+    (:meth:`FitSettings.quick` / :meth:`FitSettings.full`). A stale or damaged cache is
+    never used: it is refitted, with a :class:`StaleCacheWarning` saying why.
+    """
+    from helpers.data import DATA_PATH
+
+    data_path = Path(data_path or DATA_PATH)
+    settings = settings or (FitSettings.quick() if quick else FitSettings.full())
+    path = cache_path(quick, cache_dir)
+    key = cache_key(data_path, settings, priors)
+    if not refit:
+        idata, reason = read_cache(path, key)
+        if idata is not None:
+            return idata
+        if reason != "missing":
+            warnings.warn(f"{path}: {reason}; refitting", StaleCacheWarning, stacklevel=2)
+    idata = fit_funnel(_read_daily(data_path), settings, priors=priors, progressbar=progressbar)
+    write_cache(idata, path, key)
+    return idata
+
+
+def load_posterior(quick: bool = False, **kwargs) -> FunnelDraws:
+    """The cached posterior draws for the simulator (fits and caches when missing or stale).
+
+    ``kwargs`` go to :func:`load_idata` (``data_path``, ``cache_dir``, ``settings``, ...).
+    """
+    return to_funnel_draws(load_idata(quick, **kwargs))

@@ -437,6 +437,10 @@ def plot_campaign_ppc(ext: pd.DataFrame, predictive: np.ndarray, prob: float = 0
         cover = np.mean((y >= lo[m][order]) & (y <= hi[m][order]))
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minor labels
+            axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            axis.set_minor_formatter(plt.NullFormatter())
+        ax.tick_params(labelsize=8)
         ax.set_title(f"{name}\n{m.sum()} days, {cover:.0%} inside", fontsize=9)
     for ax in axes.ravel()[len(campaigns) :]:
         ax.set_visible(False)
