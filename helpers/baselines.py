@@ -3,7 +3,7 @@
 Policies
 --------
 A **policy** is any callable ``policy(obs) -> actions`` with ``obs`` of shape
-``(n_envs, 8)`` (see ``helpers.env.OBS_NAMES``) and actions of shape ``(n_envs, 1)`` (or
+``(n_envs, 9)`` (see ``helpers.env.OBS_NAMES``) and actions of shape ``(n_envs, 1)`` (or
 ``(n_envs,)``; numpy or a CPU torch tensor). That is how a trained agent plugs in::
 
     evaluator.evaluate(lambda obs: agent.predict(obs, deterministic=True), name="PPO")
@@ -15,7 +15,7 @@ are in, which the observation does not say. Such a policy sets the attribute
 :class:`OpenLoopPolicy` turns any daily plan into actions this way: on day ``t`` it
 spends the plan's share of what is left, ``w_t / sum_{d >= t} w_d``, of the remaining
 budget, so a plan is followed exactly (to rounding) as long as its multipliers of the even
-pace lie within the action bounds (they do: the optimum's stay within 0.3-3.5x).
+pace lie within the action bounds (they do: the optimum's stay well within 1/8-8x).
 
 Baselines: :func:`even_pacing` (action 0), :class:`HolidayRule` (a fixed multiplier on
 holidays, from the observation alone), :class:`HumanPolicy` (the marketers of the data:
@@ -27,11 +27,13 @@ The yardstick
 :func:`optimal_allocation` maximises the expected total clicks (or acquisitions) of a month
 over the posterior, ``sum_d mean_j E[clicks_d | spend_d, draw j]``, subject to
 ``sum_d spend_d = budget``, with scipy's SLSQP over the daily shares. The expected daily
-clicks of a draw are ``k * spend**e * boost**holiday`` (``e`` = elasticity, ``boost`` =
-holiday boost, ``k`` includes the exact gamma-mixture factor ``E[G**clk_slope]``), so for
-a single parameter point the optimum has a closed form: spend proportional to
-``boost ** (holiday / (1 - e))`` (:func:`closed_form_allocation`; tests check SLSQP
-against it to 0.1%).
+clicks of a draw are ``k * spend**e * day_boost_d`` (``e`` = elasticity,
+``day_boost_d = holiday_boost**holiday_d * weekend_boost**weekend_d`` =
+:meth:`helpers.bayes.FunnelDraws.day_boost`, ``k`` includes the exact gamma-mixture factor
+``E[G**clk_slope]``), so for a single parameter point the optimum has a closed form: spend
+proportional to ``day_boost_d ** (1 / (1 - e))`` (:func:`closed_form_allocation`; tests check
+SLSQP against it to 0.1%). Holidays and weekends are the only things that make one day
+different from another, and they are the whole of the optimum's advantage over even pacing.
 
 :class:`Evaluator` plays any policy on the same months, seeds and posterior draws as every
 other (1,000 months of ``helpers.env.EVAL_MONTHS`` by default) and reports mean total clicks
@@ -73,10 +75,11 @@ HOLIDAY_TODAY = OBS_NAMES.index("holiday_today")
 # --- the mean response and the optimum ---------------------------------------------------
 
 
-def response_terms(draws: FunnelDraws, objective: str = "clicks") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(log_k, e, log_boost)``, each ``(n_draws,)``: expected daily count = ``k * spend**e * boost**holiday``.
+def response_terms(draws: FunnelDraws, objective: str = "clicks") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(log_k, e, log_hboost, log_wboost)``, each ``(n_draws,)``: the expected daily count is
+    ``k * spend**e * exp(log_hboost * holiday + log_wboost * weekend)``.
 
-    ``E[clicks] = exp(clk_intercept + clk_holiday*h) * E[impressions**clk_slope]`` and, with
+    ``E[clicks] = exp(clk_intercept + clk_holiday*h + clk_weekend*w) * E[impressions**clk_slope]`` and, with
     impressions ~ Poisson(mu_imp * G), G ~ Gamma(imp_alpha) / imp_alpha, the moment is
     ``mu_imp**clk_slope * E[G**clk_slope]`` up to O(1/mu_imp) (mu_imp is ~10^5 here), where
     ``E[G**b] = Gamma(alpha + b) / (Gamma(alpha) * alpha**b)``. Acquisitions add ``acq_rate``
@@ -89,78 +92,92 @@ def response_terms(draws: FunnelDraws, objective: str = "clicks") -> tuple[np.nd
     log_k = draws.clk_intercept + draws.clk_slope * draws.imp_intercept + log_gamma_moment
     if objective == "acquisitions":
         log_k = log_k + np.log(draws.acq_rate)
-    return log_k, draws.elasticity, np.log(draws.holiday_boost)
+    return log_k, draws.elasticity, np.log(draws.holiday_boost), draws.clk_weekend
 
 
-def expected_daily(spend, holiday, draws: FunnelDraws, objective: str = "clicks") -> np.ndarray:
+def _day_flags(holiday, weekend) -> tuple[np.ndarray, np.ndarray]:
+    """Both 0/1 flag arrays of a month as float64, checked to have the same shape."""
+    h = np.asarray(holiday, dtype=np.float64)
+    w = np.asarray(weekend, dtype=np.float64)
+    if h.shape != w.shape:
+        raise ValueError(f"holiday and weekend flags must have the same shape, got {h.shape} and {w.shape}")
+    return h, w
+
+
+def expected_daily(spend, holiday, weekend, draws: FunnelDraws, objective: str = "clicks") -> np.ndarray:
     """Expected clicks (or acquisitions) of each day, averaged over the draws.
 
     Args:
         spend: ``(..., n_days)`` daily spend (0 allowed).
-        holiday: ``(n_days,)`` 0/1 flags.
+        holiday, weekend: ``(n_days,)`` 0/1 flags.
     Returns:
         ``(..., n_days)``.
     """
-    log_k, e, log_b = response_terms(draws, objective)
+    log_k, e, log_hb, log_wb = response_terms(draws, objective)
+    h, w = _day_flags(holiday, weekend)
     s = np.asarray(spend, dtype=np.float64)[..., None, :]  # (..., 1, n_days)
-    h = np.asarray(holiday, dtype=np.float64)
     with np.errstate(divide="ignore"):
         log_s = np.log(s)
-    per_draw = np.exp(log_k[:, None] + e[:, None] * log_s + log_b[:, None] * h)  # (..., J, n_days)
+    per_draw = np.exp(log_k[:, None] + e[:, None] * log_s + log_hb[:, None] * h + log_wb[:, None] * w)  # (..., J, n_days)
     return per_draw.mean(axis=-2)
 
 
-def closed_form_allocation(holiday, budget: float, point: FunnelDraws) -> np.ndarray:
-    """The optimum for ONE parameter point: spend proportional to ``boost ** (holiday / (1 - e))``.
+def closed_form_allocation(holiday, weekend, budget: float, point: FunnelDraws) -> np.ndarray:
+    """The optimum for ONE parameter point: spend proportional to ``day_boost ** (1 / (1 - e))``.
 
-    (Equal marginal clicks per unit of spend on every day: ``e k s**(e-1) boost**h = lambda``.)
+    ``day_boost`` is :meth:`helpers.bayes.FunnelDraws.day_boost` (holiday and weekend).
+    (Equal marginal clicks per unit of spend on every day: ``e k s**(e-1) day_boost = lambda``.)
     """
     if point.n_draws != 1:
         raise ValueError(f"closed_form_allocation needs a single parameter point, got {point.n_draws} draws (use .mean())")
-    e, boost = float(point.elasticity[0]), float(point.holiday_boost[0])
+    h, w = _day_flags(holiday, weekend)
+    e = float(point.elasticity[0])
     if not 0 < e < 1:
         raise ValueError(f"the closed form needs an elasticity in (0, 1), got {e}")
-    w = boost ** (np.asarray(holiday, dtype=np.float64) / (1.0 - e))
-    return budget * w / w.sum()
+    weights = point.day_boost(h, w)[0] ** (1.0 / (1.0 - e))
+    return budget * weights / weights.sum()
 
 
-def optimal_allocation(holiday, budget: float, draws: FunnelDraws, objective: str = "clicks", pool_equal_days: bool = True) -> np.ndarray:
+def optimal_allocation(holiday, weekend, budget: float, draws: FunnelDraws, objective: str = "clicks", pool_equal_days: bool = True) -> np.ndarray:
     """Daily spends of one month maximising expected total clicks/acquisitions over the posterior.
 
-    maximise ``mean_j sum_d k_j spend_d**e_j boost_j**holiday_d`` subject to
+    maximise ``mean_j sum_d k_j spend_d**e_j day_boost_jd`` subject to
     ``sum_d spend_d = budget``, solved with SLSQP over daily *shares* of the budget (each in
     [1e-12, 1]) from even pacing, with the analytic gradient, the objective scaled to 1 at
     even pacing. It is concave (every ``e_j < 1``), so the optimum is unique, and days with
-    the same holiday flag are interchangeable, so they get the same spend: with
-    ``pool_equal_days`` (default) SLSQP solves for one share per kind of day (holiday or
-    not) weighted by how many there are, which is exact and ~100x faster than one variable
-    per day (``pool_equal_days=False``; tests check both agree).
+    the same (holiday, weekend) flags are interchangeable, so they get the same spend: with
+    ``pool_equal_days`` (default) SLSQP solves for one share per kind of day (at most four:
+    ordinary weekday, weekend, holiday, holiday on a weekend) weighted by how many there are,
+    which is exact and ~100x faster than one variable per day (``pool_equal_days=False``;
+    tests check both agree).
 
     Args:
-        holiday: ``(n_days,)`` 0/1 flags of the month.
+        holiday: ``(n_days,)`` 0/1 holiday flags of the month.
+        weekend: ``(n_days,)`` 0/1 weekend (Saturday/Sunday) flags of the month.
         budget: the monthly budget.
         draws: posterior draws (the expectation is their average) or a single point.
         objective: ``"clicks"`` or ``"acquisitions"``.
     Returns:
         ``(n_days,)`` daily spends summing to ``budget``.
     """
-    h = np.asarray(holiday, dtype=np.float64)
+    h, w = _day_flags(holiday, weekend)
     n = len(h)
     if n == 0 or not budget > 0:
         raise ValueError(f"need at least one day and a positive budget, got {n} days and {budget}")
-    log_k, e, log_b = response_terms(draws, objective)
+    log_k, e, log_hb, log_wb = response_terms(draws, objective)
     if np.any(e >= 1) or np.any(e <= 0):
         raise ValueError("optimal_allocation assumes diminishing returns: every elasticity must be in (0, 1)")
     if pool_equal_days:
-        kinds, day_kind, count = np.unique(h, return_inverse=True, return_counts=True)
+        _, first, day_kind, count = np.unique(2 * h + w, return_index=True, return_inverse=True, return_counts=True)
+        kh, kw = h[first], w[first]
     else:
-        kinds, day_kind, count = h, np.arange(n), np.ones(n)
+        kh, kw, day_kind, count = h, w, np.arange(n), np.ones(n)
     count = count.astype(np.float64)
     J = len(e)
     # value(x) = mean_j sum_g count_g * A_jg * x_g**e_j, x_g = share of the budget per day of kind g
-    A = np.exp((log_k + e * math.log(budget))[:, None] + log_b[:, None] * kinds[None, :])  # (J, G)
+    A = np.exp((log_k + e * math.log(budget))[:, None] + log_hb[:, None] * kh[None, :] + log_wb[:, None] * kw[None, :])  # (J, G)
     E = e[:, None]
-    x0 = np.full(len(kinds), 1.0 / n)
+    x0 = np.full(len(kh), 1.0 / n)
     scale = float((count * A * x0**E).sum()) / J
 
     def negative_value(x):
@@ -174,7 +191,7 @@ def optimal_allocation(holiday, budget: float, draws: FunnelDraws, objective: st
         x0,
         jac=True,
         method="SLSQP",
-        bounds=[(1e-12, 1.0)] * len(kinds),
+        bounds=[(1e-12, 1.0)] * len(kh),
         constraints=[{"type": "eq", "fun": lambda x: count @ x - 1.0, "jac": lambda x: count}],
         options={"ftol": 1e-15, "maxiter": 1000},
     )
@@ -196,7 +213,8 @@ class HolidayRule:
     """The greedy rule "spend ``multiplier`` x the even pace on holidays" (closed loop, obs only).
 
     Other days spend the even pace of what is left, so the extra holiday spend is taken
-    evenly from the rest of the month.
+    evenly from the rest of the month. It knows nothing of weekends (a rule of thumb about
+    holidays), so it leaves the weekend opportunity on the table like the humans do.
     """
 
     def __init__(self, multiplier: float = 2.0, config: EnvConfig | None = None):
@@ -226,9 +244,9 @@ class OpenLoopPolicy:
     """A fixed daily plan per month, followed through the environment's state.
 
     Args:
-        plan: ``plan(month, holiday) -> (n_days,)`` non-negative daily weights (any scale;
-            only their proportions matter), with ``month`` a ``"YYYY-MM"`` string and
-            ``holiday`` the 0/1 flags of its days.
+        plan: ``plan(month, holiday, weekend) -> (n_days,)`` non-negative daily weights (any
+            scale; only their proportions matter), with ``month`` a ``"YYYY-MM"`` string and
+            ``holiday``, ``weekend`` the 0/1 flags of its days.
         config: the environment's configuration (for the action transform).
         name: for tables.
 
@@ -237,7 +255,7 @@ class OpenLoopPolicy:
 
     needs_state = True
 
-    def __init__(self, plan: Callable[[str, np.ndarray], np.ndarray], config: EnvConfig | None = None, name: str = "open loop"):
+    def __init__(self, plan: Callable[[str, np.ndarray, np.ndarray], np.ndarray], config: EnvConfig | None = None, name: str = "open loop"):
         self.plan, self.config, self.name = plan, config or EnvConfig(), name
         self._tables: dict[tuple[str, ...], np.ndarray] = {}
 
@@ -248,7 +266,7 @@ class OpenLoopPolicy:
             weights = np.zeros((len(calendar.months), _PAD))
             for i, month in enumerate(calendar.months):
                 n = calendar.n_days[i]
-                w = np.asarray(self.plan(month, calendar.holiday[i, :n].copy()), dtype=np.float64)
+                w = np.asarray(self.plan(month, calendar.holiday[i, :n].copy(), calendar.weekend[i, :n].copy()), dtype=np.float64)
                 if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
                     raise ValueError(f"{self.name}: plan for {month} must be {n} finite non-negative weights with a positive sum")
                 weights[i, :n] = w
@@ -267,16 +285,16 @@ def optimum_policy(draws: FunnelDraws, config: EnvConfig | None = None, objectiv
     """The open-loop optimum (:func:`optimal_allocation`) as a policy.
 
     Uses all ``draws`` (or their mean when ``config.params == "mean"``, matching the env).
-    Allocations are cached per holiday pattern.
+    Allocations are cached per (holiday, weekend) pattern.
     """
     cfg = (config or EnvConfig()).resolved()
     point = draws.mean() if cfg.params == "mean" else draws
     cache: dict[bytes, np.ndarray] = {}
 
-    def plan(month: str, holiday: np.ndarray) -> np.ndarray:
-        key = holiday.tobytes()
+    def plan(month: str, holiday: np.ndarray, weekend: np.ndarray) -> np.ndarray:
+        key = holiday.tobytes() + weekend.tobytes()
         if key not in cache:
-            cache[key] = optimal_allocation(holiday, cfg.budget, point, objective)
+            cache[key] = optimal_allocation(holiday, weekend, cfg.budget, point, objective)
         return cache[key]
 
     return OpenLoopPolicy(plan, cfg, name=f"optimum ({objective})")
@@ -507,7 +525,7 @@ def evaluate(policy: Policy, draws: FunnelDraws, config: EnvConfig | None = None
 
 
 def play_month(policy: Policy, draws: FunnelDraws, month: str, config: EnvConfig | None = None, *, draw: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Play one month with ``policy`` and return its days (date, holiday, spend, impressions, clicks, acquisitions, reward).
+    """Play one month with ``policy`` and return its days (date, holiday, weekend, spend, impressions, clicks, acquisitions, reward, budget_left).
 
     ``month`` is any ``"YYYY-MM"``; ``draw`` pins the posterior draw (default: a random one;
     with ``config.params == "mean"`` the mean).
@@ -519,9 +537,9 @@ def play_month(policy: Policy, draws: FunnelDraws, month: str, config: EnvConfig
     n = int(core.n_days[0])
     rows = []
     for t in range(n):
-        holiday = int(core.calendar.holiday[0, t])
+        holiday, weekend = int(core.calendar.holiday[0, t]), int(core.calendar.weekend[0, t])
         reward, _, spend, imp, clk, acq = core.step(_call_policy(policy, core.observe(), core.state()))
-        rows.append((holiday, spend[0], imp[0], clk[0], acq[0], reward[0], core.budget_left[0]))
-    df = pd.DataFrame(rows, columns=["holiday", "spend", "impressions", "clicks", "acquisitions", "reward", "budget_left"])
+        rows.append((holiday, weekend, spend[0], imp[0], clk[0], acq[0], reward[0], core.budget_left[0]))
+    df = pd.DataFrame(rows, columns=["holiday", "weekend", "spend", "impressions", "clicks", "acquisitions", "reward", "budget_left"])
     df.insert(0, "date", core.calendar.dates(month))
     return df

@@ -35,6 +35,7 @@ import pandas as pd
 #: Parameter names, in a fixed order, on the natural (uncentred) log scale:
 #:   log mu_impressions = imp_intercept + imp_slope * log(spend) + imp_holiday * holiday
 #:   log mu_clicks      = clk_intercept + clk_slope * log(impressions) + clk_holiday * holiday
+#:                        + clk_weekend * weekend          (weekend = Saturday or Sunday)
 #:   impressions ~ NB(mu_impressions, imp_alpha); clicks ~ NB(mu_clicks, clk_alpha)
 #:   acquisitions ~ Binomial(clicks, acq_rate)
 PARAM_NAMES = (
@@ -45,6 +46,7 @@ PARAM_NAMES = (
     "clk_intercept",
     "clk_slope",
     "clk_holiday",
+    "clk_weekend",
     "clk_alpha",
     "acq_rate",
 )
@@ -66,6 +68,7 @@ class FunnelDraws:
     clk_intercept: np.ndarray
     clk_slope: np.ndarray
     clk_holiday: np.ndarray
+    clk_weekend: np.ndarray
     clk_alpha: np.ndarray
     acq_rate: np.ndarray
 
@@ -125,6 +128,27 @@ class FunnelDraws:
         """Multiplier of mean clicks on a holiday at equal spend: ``exp(clk_slope*imp_holiday + clk_holiday)``."""
         return np.exp(self.clk_slope * self.imp_holiday + self.clk_holiday)
 
+    @property
+    def weekend_boost(self) -> np.ndarray:
+        """Multiplier of mean clicks on a weekend day at equal spend: ``exp(clk_weekend)``."""
+        return np.exp(self.clk_weekend)
+
+    def day_boost(self, holiday, weekend) -> np.ndarray:
+        """Per-day multiplier of mean clicks at equal spend, relative to an ordinary weekday.
+
+        ``exp(clk_slope*imp_holiday*holiday + clk_holiday*holiday + clk_weekend*weekend)``.
+
+        Args:
+            holiday, weekend: ``(n_days,)`` 0/1 flags (or scalars).
+        Returns:
+            ``(n_draws, n_days)`` (``(n_draws,)`` for scalar flags).
+        """
+        h = np.asarray(holiday, dtype=np.float64)
+        w = np.asarray(weekend, dtype=np.float64)
+        col = (slice(None),) + (None,) * max(h.ndim, w.ndim)
+        log_b = (self.clk_slope * self.imp_holiday + self.clk_holiday)[col] * h + self.clk_weekend[col] * w
+        return np.exp(log_b)
+
 
 # =====================================================================================
 # The model, the fit and the cache. Everything below imports PyMC / nutpie / ArviZ lazily.
@@ -134,7 +158,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "build" / "cache"
 
 #: Bump when the model's structure changes: every cache written under another key is stale.
-MODEL_VERSION = "funnel-nb-centred/2"
+MODEL_VERSION = "funnel-nb-centred/3-weekend"
 #: Bump when what the cache file holds, or how it is checksummed, changes.
 CACHE_FORMAT = "2"
 
@@ -155,6 +179,7 @@ CENTRED_NAMES = (
     "clk_intercept_c",
     "clk_slope",
     "clk_holiday",
+    "clk_weekend",
     "clk_cv",
     "acq_rate",
 )
@@ -173,9 +198,9 @@ class StaleCacheWarning(UserWarning):
 class Priors:
     """Weakly informative priors, on the *centred* scale the sampler sees (see notebook 02).
 
-    ``*_intercept_c`` is the log of the expected count on an ordinary (non-holiday) day at the
-    data's average log spend (impressions) or average log impressions (clicks), so its prior
-    is a statement about the typical size of a day, not about spend = 1. ``*_cv`` is the
+    ``*_intercept_c`` is the log of the expected count on an ordinary day (a weekday, not a
+    holiday) at the data's average log spend (impressions) or average log impressions
+    (clicks), so its prior is a statement about the typical size of a day, not about spend = 1. ``*_cv`` is the
     extra-Poisson coefficient of variation ``1/sqrt(alpha)``: the relative day-to-day noise
     of a large count (``sd/mean -> 1/sqrt(alpha)``). A half-normal on it puts the most prior
     mass near the Poisson limit (cv = 0) and lets the data ask for more noise.
@@ -187,6 +212,10 @@ class Priors:
     slope_mu: float = 1.0  # proportional response ...
     slope_sigma: float = 0.5  # ... give or take; 0 (no response) and 2 are 2 sd away
     holiday_sigma: float = 0.5  # holidays change a count by at most ~x2.7 either way (2 sd)
+    # weekends (Sat/Sun) change the click-through rate by at most ~x2.7 either way (2 sd):
+    # centred on 0 (the prior does not presume that weekends help or hurt), wide enough that
+    # a day-of-week effect of tens of percent either way sits inside 1 sd (0.5 ~ x1.65).
+    weekend_sigma: float = 0.5
     cv_sigma: float = 0.5  # HalfNormal: day-to-day noise below ~100% (2 sd)
     acq_a: float = 1.0  # Beta(1, 1): any acquisition rate equally plausible
     acq_b: float = 1.0
@@ -261,7 +290,8 @@ def funnel_predictors(df: pd.DataFrame) -> dict[str, np.ndarray | float]:
 
     Returns ``log_spend_c`` and ``log_imp_c`` (shape ``(n_days,)``), their centres
     ``log_spend_centre``/``log_imp_centre`` (scalars: the data means of the logs) and
-    ``holiday`` (0.0/1.0). Centring decorrelates intercept and slope: without it the
+    ``holiday`` and ``weekend`` (0.0/1.0; weekend = Saturday or Sunday, from the ``date``
+    column, or a ``weekend`` column when the frame has one). Centring decorrelates intercept and slope: without it the
     posterior is a thin diagonal ridge and NUTS's ESS collapses.
     """
     log_spend = np.log(df["spend"].to_numpy(dtype=float))
@@ -275,7 +305,19 @@ def funnel_predictors(df: pd.DataFrame) -> dict[str, np.ndarray | float]:
         "log_spend_centre": cs,
         "log_imp_centre": ci,
         "holiday": df["holiday"].to_numpy(dtype=float),
+        "weekend": _weekend(df),
     }
+
+
+def _weekend(df: pd.DataFrame) -> np.ndarray:
+    """0.0/1.0 weekend flag per row: the ``weekend`` column if present, else from ``date``."""
+    if "weekend" in df:
+        return df["weekend"].to_numpy(dtype=float)
+    if "date" not in df:
+        raise ValueError("funnel_predictors: the data need a 'date' column (or a 'weekend' column) for the weekend term")
+    from helpers.data import weekend_flags
+
+    return weekend_flags(df["date"]).astype(float)
 
 
 def build_funnel_model(df: pd.DataFrame, *, likelihood: str = "negative_binomial", priors: Priors = PRIORS):
@@ -286,6 +328,7 @@ def build_funnel_model(df: pd.DataFrame, *, likelihood: str = "negative_binomial
 
         log mu_imp[t] = imp_intercept_c + imp_slope * log_spend_c[t] + imp_holiday * holiday[t]
         log mu_clk[t] = clk_intercept_c + clk_slope * log_imp_c[t]   + clk_holiday * holiday[t]
+                        + clk_weekend * weekend[t]
         impressions[t] ~ NegativeBinomial(mu_imp[t], alpha = 1 / imp_cv**2)
         clicks[t]      ~ NegativeBinomial(mu_clk[t], alpha = 1 / clk_cv**2)
         acquisitions[t] ~ Binomial(clicks[t], acq_rate)
@@ -310,10 +353,11 @@ def build_funnel_model(df: pd.DataFrame, *, likelihood: str = "negative_binomial
         clk_a = pm.Normal("clk_intercept_c", p.clk_intercept_mu, p.intercept_sigma)
         clk_b = pm.Normal("clk_slope", p.slope_mu, p.slope_sigma)
         clk_h = pm.Normal("clk_holiday", 0.0, p.holiday_sigma)
+        clk_w = pm.Normal("clk_weekend", 0.0, p.weekend_sigma)
         acq = pm.Beta("acq_rate", p.acq_a, p.acq_b)
 
         mu_imp = pm.math.exp(imp_a + imp_b * x["log_spend_c"] + imp_h * x["holiday"])
-        mu_clk = pm.math.exp(clk_a + clk_b * x["log_imp_c"] + clk_h * x["holiday"])
+        mu_clk = pm.math.exp(clk_a + clk_b * x["log_imp_c"] + clk_h * x["holiday"] + clk_w * x["weekend"])
         if likelihood == "negative_binomial":
             imp_cv = pm.HalfNormal("imp_cv", p.cv_sigma)
             clk_cv = pm.HalfNormal("clk_cv", p.cv_sigma)
@@ -492,6 +536,7 @@ def _data_groups(df: pd.DataFrame) -> dict:
         {
             "spend": ("day", df["spend"].to_numpy(dtype=float)),
             "holiday": ("day", df["holiday"].to_numpy(dtype=np.int64)),
+            "weekend": ("day", x["weekend"].astype(np.int64)),
             "log_spend_centre": x["log_spend_centre"],
             "log_imp_centre": x["log_imp_centre"],
         },

@@ -1,13 +1,14 @@
 """The budget-pacing environment: the Bayesian funnel of notebook 02 turned into a simulator.
 
 One **episode is one calendar month** (28-31 days, the real Indonesian holiday calendar from
-:func:`helpers.data.holiday_flags`) under a fixed monthly budget. Each day the agent chooses
+:func:`helpers.data.holiday_flags`, weekends from :func:`helpers.data.weekend_flags`) under a fixed monthly budget. Each day the agent chooses
 how much of the budget to spend; the simulator answers with impressions, clicks and
 acquisitions drawn from the funnel::
 
     log mu_imp = imp_intercept + imp_slope * log(spend) + imp_holiday * holiday
     impressions ~ NB(mu_imp, imp_alpha)                    (0 when spend == 0)
     log mu_clk = clk_intercept + clk_slope * log(impressions) + clk_holiday * holiday
+                 + clk_weekend * weekend                   (weekend = Saturday or Sunday)
     clicks ~ NB(mu_clk, clk_alpha), capped at impressions  (0 when impressions == 0)
     acquisitions ~ Binomial(clicks, acq_rate)
 
@@ -25,7 +26,7 @@ plays every policy on :data:`EVAL_MONTHS` (2025-2026: holiday dates no agent has
 Quick reference (for an agent)::
 
     envs = BudgetPacingVectorEnv(draws, num_envs=64, config=EnvConfig())
-    obs, _ = envs.reset(seed=0)                      # (64, 8) float32
+    obs, _ = envs.reset(seed=0)                      # (64, 9) float32
     obs, reward, terminated, truncated, info = envs.step(actions)   # actions (64, 1) in [-1, 1]
     # reward ~1 per day (clicks / mean daily clicks); terminated at month end, never truncated
     Evaluator(draws, config).evaluate(lambda obs: policy(obs))["pct_of_optimum"]
@@ -41,7 +42,7 @@ exposed as
 * :class:`BudgetPacingEnv` - a single ``gymnasium.Env`` (teaching, ``check_env``, SB3);
 * ``helpers.baselines.Evaluator`` - 1,000 months stepped side by side, no autoreset.
 
-Observation (``float32``, shape ``(8,)``; names in :data:`OBS_NAMES`)
+Observation (``float32``, shape ``(9,)``; names in :data:`OBS_NAMES`)
 ---------------------------------------------------------------------
 Seen *before* choosing today's spend; ``L`` = days left including today, ``n`` = days in
 the month, ``R`` = budget left, ``B`` = monthly budget.
@@ -60,13 +61,20 @@ idx   name                meaning                                               
 7     cpc_yesterday       ``log(yesterday's cost per click / historical          [-5, 5]
                           median)``, clipped; 0 on day 1 and after a day
                           without spend (no information)
+8     weekend_days_left   share of the ``L`` remaining days that are Saturdays   [0, 1]
+                          or Sundays
 ====  ==================  =====================================================  ==========
 
 ``holidays_left`` goes beyond "today and tomorrow": the holiday calendar is public, and
 without it the agent cannot know whether to save budget for a holiday later in the month
-(the state would not be Markov). With it, the optimal open-loop allocation of a parameter
-point is a function of the observation alone (see notebook 03, exercise 3).
-In the terminal observation (``L == 0``) ``budget_vs_even`` and ``holidays_left`` are 0.
+(the state would not be Markov). ``weekend_days_left`` does the same for weekends, whose
+clicks are worth more (``clk_weekend``): it is a function of the weekday and ``L``, but a
+hard one to learn from ``dow_sin``/``dow_cos``, so we hand it over. With both, the optimal
+open-loop allocation of a parameter point is a function of the observation alone (see
+notebook 03, exercise 3), up to which of the holidays left fall on a weekend (the rare
+holiday on a weekend is worth both boosts; the observation does not say which one it is).
+In the terminal observation (``L == 0``) ``budget_vs_even``, ``holidays_left`` and
+``weekend_days_left`` are 0.
 
 Action (``Box(-1, 1, (1,), float32)``)
 --------------------------------------
@@ -171,7 +179,8 @@ class Calendar:
     ``holiday[m, d]`` is 1 if day ``d`` (0-based) of month ``m`` is a holiday, for
     ``d <= n_days[m]`` (``d == n_days`` is the first day of the next month, for
     "holiday tomorrow" on the last day); ``holidays_left[m, d]`` counts holidays among days
-    ``d .. n_days - 1``; ``weekday[m, d]`` is 0 for Monday.
+    ``d .. n_days - 1``; ``weekday[m, d]`` is 0 for Monday; ``weekend[m, d]`` is 1 on
+    Saturdays and Sundays and ``weekends_left[m, d]`` counts them among days ``d .. n_days - 1``.
     """
 
     months: tuple[str, ...]
@@ -179,6 +188,8 @@ class Calendar:
     holiday: np.ndarray  # (M, MAX_DAYS + 2) float64 0/1
     holidays_left: np.ndarray  # (M, MAX_DAYS + 2) float64
     weekday: np.ndarray  # (M, MAX_DAYS + 2) int64
+    weekend: np.ndarray  # (M, MAX_DAYS + 2) float64 0/1
+    weekends_left: np.ndarray  # (M, MAX_DAYS + 2) float64
 
     def dates(self, month: str) -> pd.DatetimeIndex:
         """The days of ``month``."""
@@ -194,6 +205,11 @@ class Calendar:
         """0/1 holiday flag of each day of ``month``, shape ``(n_days,)``."""
         i = self.index(month)
         return self.holiday[i, : self.n_days[i]].copy()
+
+    def weekend_flags(self, month: str) -> np.ndarray:
+        """0/1 weekend (Saturday/Sunday) flag of each day of ``month``, shape ``(n_days,)``."""
+        i = self.index(month)
+        return self.weekend[i, : self.n_days[i]].copy()
 
 
 def _check_months(months) -> tuple[str, ...]:
@@ -221,14 +237,18 @@ def month_calendar(months: tuple[str, ...]) -> Calendar:
     holiday = np.zeros((M, _PAD))
     holidays_left = np.zeros((M, _PAD))
     weekday = np.zeros((M, _PAD), dtype=np.int64)
+    weekend = np.zeros((M, _PAD))
+    weekends_left = np.zeros((M, _PAD))
     for i, p in enumerate(periods):
         n = n_days[i]
         holiday[i, : n + 1] = flags.loc[p.start_time : p.start_time + pd.Timedelta(days=n)].to_numpy()
         holidays_left[i, :n] = np.cumsum(holiday[i, :n][::-1])[::-1]
         weekday[i] = (p.start_time.weekday() + np.arange(_PAD)) % 7
-    for arr in (n_days, holiday, holidays_left, weekday):
+        weekend[i, : n + 1] = weekday[i, : n + 1] >= 5  # the same rule as helpers.data.weekend_flags
+        weekends_left[i, :n] = np.cumsum(weekend[i, :n][::-1])[::-1]
+    for arr in (n_days, holiday, holidays_left, weekday, weekend, weekends_left):
         arr.setflags(write=False)
-    return Calendar(months, n_days, holiday, holidays_left, weekday)
+    return Calendar(months, n_days, holiday, holidays_left, weekday, weekend, weekends_left)
 
 
 # --- what the data says (budget, reward scales, CPC reference) -------------------------
@@ -318,7 +338,17 @@ class EnvConfig:
 
 # --- observation layout -----------------------------------------------------------------
 
-OBS_NAMES = ("days_left", "budget_vs_even", "holiday_today", "holiday_tomorrow", "holidays_left", "dow_sin", "dow_cos", "cpc_yesterday")
+OBS_NAMES = (
+    "days_left",
+    "budget_vs_even",
+    "holiday_today",
+    "holiday_tomorrow",
+    "holidays_left",
+    "dow_sin",
+    "dow_cos",
+    "cpc_yesterday",
+    "weekend_days_left",
+)
 OBS_DIM = len(OBS_NAMES)
 #: One line per observation entry (the module docstring has the full table).
 OBS_DESCRIPTIONS = {
@@ -330,9 +360,11 @@ OBS_DESCRIPTIONS = {
     "dow_sin": "day of the week, sine of 2 pi weekday / 7 (Monday = 0)",
     "dow_cos": "day of the week, cosine of 2 pi weekday / 7",
     "cpc_yesterday": "log(yesterday's cost per click / historical median), clipped to [-5, 5]; 0 if unknown",
+    "weekend_days_left": "share of the days left (today included) that are Saturdays or Sundays",
 }
-OBS_LOW = np.array([0, -1, 0, 0, 0, -1, -1, -5], dtype=np.float32)
-OBS_HIGH = np.array([1, MAX_DAYS - 1, 1, 1, 1, 1, 1, 5], dtype=np.float32)
+OBS_LOW = np.array([0, -1, 0, 0, 0, -1, -1, -5, 0], dtype=np.float32)
+OBS_HIGH = np.array([1, MAX_DAYS - 1, 1, 1, 1, 1, 1, 5, 1], dtype=np.float32)
+_CPC_OBS = OBS_NAMES.index("cpc_yesterday")
 CPC_CLIP = 5.0
 _TINY = 1e-300  # log(max(spend, _TINY)) is finite; a mask then zeroes the rate exactly
 _DOW_SIN = np.sin(2 * np.pi * np.arange(7) / 7)
@@ -421,7 +453,7 @@ class PacingCore:
         n_envs: how many months are simulated in parallel.
 
     Use: ``seed(s)``, ``start(idx)`` new months in slots ``idx``, then alternate
-    ``observe()`` -> ``(n_envs, 8)`` and ``step(actions (n_envs, 1))``. A slot whose month is
+    ``observe()`` -> ``(n_envs, 9)`` and ``step(actions (n_envs, 1))``. A slot whose month is
     over stays inert (spends and earns nothing) until it is started again.
 
     Speed: every step is ~60 numpy operations on ``(n_envs,)`` arrays and three calls to
@@ -441,17 +473,18 @@ class PacingCore:
         self.budget = float(cfg.budget)
         self._log_max_mult = math.log(cfg.max_multiplier)
         self._log_ref_cpc = math.log(cfg.reference_cpc)
-        # (13, n_draws): the 9 parameters, then imp_alpha and clk_alpha again (one gamma call
+        # (14, n_draws): the 10 parameters, then imp_alpha and clk_alpha again (one gamma call
         # serves both funnel stages), then acq_rate and 1 - acq_rate (one Poisson call splits
         # the clicks), so that one fancy assignment starts a month.
         P = self.draws.as_matrix().T
-        self._param_table = np.ascontiguousarray(np.vstack([P, P[[3, 7]], P[[8]], 1.0 - P[[8]]]))
+        ia, ca, ar = (PARAM_NAMES.index(k) for k in ("imp_alpha", "clk_alpha", "acq_rate"))
+        self._param_table = np.ascontiguousarray(np.vstack([P, P[[ia, ca]], P[[ar]], 1.0 - P[[ar]]]))
         self._build_obs_tables()
         self._action_floor = np.where(np.arange(_PAD) == 1, 1.0, -1.0)  # indexed by days left
         # Per-slot state, shape (n,) unless noted. day == n_days: month over (or not started).
         k = len(PARAM_NAMES)
-        self._slot_params = np.ones((k + 4, n))  # (13, n): this month's draw, per slot
-        self.params = self._slot_params[:k]  # (9, n) view, rows in PARAM_NAMES order
+        self._slot_params = np.ones((k + 4, n))  # (14, n): this month's draw, per slot
+        self.params = self._slot_params[:k]  # (10, n) view, rows in PARAM_NAMES order
         self._alpha = self._slot_params[k : k + 2].reshape(-1)  # (2n,) view: imp_alpha, clk_alpha
         self._acq_split = self._slot_params[k + 2 :]  # (2, n) view: acq_rate, 1 - acq_rate
         self.month_idx = np.zeros(n, dtype=np.int64)
@@ -483,6 +516,7 @@ class PacingCore:
         t[:, :, 4] = np.where(valid, cal.holidays_left / Lpos, 0.0)
         t[:, :, 5] = _DOW_SIN[cal.weekday]
         t[:, :, 6] = _DOW_COS[cal.weekday]
+        t[:, :, 8] = np.where(valid, cal.weekends_left / Lpos, 0.0)
         self._obs_table = t
         self._pace_factor = np.where(valid, cal.n_days[:, None] / (self.budget * Lpos), 0.0)  # (M, _PAD)
 
@@ -516,14 +550,14 @@ class PacingCore:
     # -- reading the state --
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """The observation of every slot (or of slots ``rows``): ``(n, 8)`` float32, a fresh array."""
+        """The observation of every slot (or of slots ``rows``): ``(n, 9)`` float32, a fresh array."""
         if rows is None:
             m, d, f = self.month_idx, self.day, self._floats
         else:
             m, d, f = self.month_idx[rows], self.day[rows], self._floats[:, rows]
         obs = self._obs_table[m, d]  # fancy indexing copies
         obs[:, 1] += f[4] * self._pace_factor[m, d]
-        obs[:, 7] = f[5]
+        obs[:, _CPC_OBS] = f[5]
         return obs
 
     def state(self) -> EnvState:
@@ -582,15 +616,17 @@ class PacingCore:
         R -= spend  # in place; >= 0 because spend <= R; exactly 0 after the last day
 
         # The funnel. Spend 0 -> impressions 0 -> clicks 0 (masks, so no log(0) reaches a count).
-        h = self.calendar.holiday[self.month_idx, self.day]
-        ii, isl, ih, ia, ci, cs, ch, ca, _ = self.params
+        m, d = self.month_idx, self.day
+        h = self.calendar.holiday[m, d]
+        wk = self.calendar.weekend[m, d]
+        ii, isl, ih, ia, ci, cs, ch, cw, ca, _ = self.params
         gamma = self.rng_noise.standard_gamma(self._alpha)  # (2n,): NB = Poisson(mu * Gamma(alpha) / alpha)
         spent = spend > 0
         log_spend = np.log(np.maximum(spend, _TINY))
         mu_imp = np.exp(ii + isl * log_spend + ih * h) * spent
         impressions = self.rng_counts.poisson(mu_imp * gamma[:n] / ia)
         # (0 impressions: log(max(0, 1)) = 0 gives a small rate, and the cap below makes clicks 0.)
-        mu_clk = np.exp(ci + cs * np.log(np.maximum(impressions, 1)) + ch * h)
+        mu_clk = np.exp(ci + cs * np.log(np.maximum(impressions, 1)) + ch * h + cw * wk)
         # Clicks ~ Poisson(lam) given the gamma-mixed rate lam, and acquisitions ~
         # Binomial(clicks, acq_rate). By Poisson thinning the same joint law is
         # acquisitions ~ Poisson(lam * acq_rate), the other clicks ~ Poisson(lam * (1 - acq_rate)),
@@ -633,7 +669,7 @@ class BudgetPacingEnv(gym.Env):
     ``reset(seed=..., options={"month": "2024-04", "draw": 3})`` pins the month (one of
     ``config.months``) and/or the posterior draw; without options both are random.
     ``step`` returns ``info`` with ``date``, ``spend``, ``impressions``, ``clicks``,
-    ``acquisitions``, ``budget_left`` and ``holiday`` of the day just played. Stepping
+    ``acquisitions``, ``budget_left``, ``holiday`` and ``weekend`` of the day just played. Stepping
     after the month ended raises ``RuntimeError`` (call ``reset``).
     """
 
@@ -682,12 +718,14 @@ class BudgetPacingEnv(gym.Env):
         day = int(c.day[0])
         month = c.calendar.months[c.month_idx[0]]
         holiday = int(c.calendar.holiday[c.month_idx[0], day])
+        weekend = int(c.calendar.weekend[c.month_idx[0], day])
         reward, term, spend, imp, clk, acq = c.step(np.asarray(action, dtype=np.float64).reshape(1, -1))
         self._done = bool(term[0])
         info = {
             "date": str((pd.Period(month, "M").start_time + pd.Timedelta(days=day)).date()),
             "day": day,
             "holiday": holiday,
+            "weekend": weekend,
             "spend": float(spend[0]),
             "impressions": int(imp[0]),
             "clicks": int(clk[0]),
@@ -703,7 +741,7 @@ class BudgetPacingEnv(gym.Env):
 class BudgetPacingVectorEnv(VectorEnv):
     """``num_envs`` months in parallel as a Gymnasium 1.x ``VectorEnv`` (SAME_STEP autoreset).
 
-    Observations ``(num_envs, 8)`` float32, actions ``(num_envs, 1)``, rewards
+    Observations ``(num_envs, 9)`` float32, actions ``(num_envs, 1)``, rewards
     ``(num_envs,)`` float64, terminations/truncations ``(num_envs,)`` bool (truncations are
     always False). See the module docstring for the autoreset and info conventions.
     """

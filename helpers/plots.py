@@ -186,6 +186,66 @@ def plot_holiday_comparison(df: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+WEEKEND_COLOR = COURSE_PALETTE[2]  # green: weekends (Saturday, Sunday)
+WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def weekday_ctr(df: pd.DataFrame) -> pd.DataFrame:
+    """Click-through rate by day of the week on non-holiday days: one row per weekday (Mon..Sun),
+    columns ``days`` (how many), ``ctr`` (mean of the daily CTRs), ``ctr_pooled`` (total clicks /
+    total impressions) and ``weekend`` (bool). Holidays are left out so they do not blur the
+    weekday pattern."""
+    rates = funnel_rates(df)
+    rates = rates[rates["holiday"] == 0]
+    dow = rates["date"].dt.day_of_week
+    g = rates.groupby(dow)
+    out = pd.DataFrame(
+        {
+            "days": g.size(),
+            "ctr": g["ctr"].mean(),
+            "ctr_pooled": g["clicks"].sum() / g["impressions"].sum(),
+        }
+    ).reindex(range(7))
+    out.index = pd.Index(WEEKDAY_NAMES, name="weekday")
+    out["weekend"] = [False] * 5 + [True] * 2
+    return out
+
+
+def plot_weekday_ctr(df: pd.DataFrame) -> plt.Figure:
+    """Left: click-through rate (%) of every non-holiday day by day of the week (boxes and days),
+    weekends in green. Right: daily clicks against impressions on log axes, weekdays vs weekends:
+    at the same impressions, weekends get more clicks (the two clouds are parallel, shifted up)."""
+    import warnings
+
+    rates = funnel_rates(df)
+    rates = rates[rates["holiday"] == 0].copy()
+    rates["weekday"] = pd.Categorical([WEEKDAY_NAMES[d] for d in rates["date"].dt.day_of_week], categories=WEEKDAY_NAMES)
+    rates["CTR (%)"] = 100 * rates["ctr"]
+    palette = {d: (WEEKEND_COLOR if d in ("Sat", "Sun") else TREND_COLOR) for d in WEEKDAY_NAMES}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated `vert`
+        warnings.filterwarnings("ignore", message="vert: bool was deprecated", category=DeprecationWarning)
+        sns.boxplot(data=rates, x="weekday", y="CTR (%)", hue="weekday", order=WEEKDAY_NAMES, palette=palette, showfliers=False, width=0.6, ax=ax1)
+    sns.stripplot(data=rates, x="weekday", y="CTR (%)", order=WEEKDAY_NAMES, color="black", size=2, alpha=0.3, ax=ax1)
+    table = weekday_ctr(df)
+    wk, we = table.loc[~table["weekend"], "ctr"].mean(), table.loc[table["weekend"], "ctr"].mean()
+    ax1.set_title(f"CTR by day of the week (no holidays)\nweekdays {100 * wk:.2f}% vs weekends {100 * we:.2f}%", fontsize=11)
+    ax1.set_xlabel("")
+    is_we = rates["weekday"].isin(["Sat", "Sun"]).to_numpy()
+    for mask, label, color in ((~is_we, "Mon-Fri", TREND_COLOR), (is_we, "Sat-Sun", WEEKEND_COLOR)):
+        ax2.scatter(rates.loc[mask, "impressions"], rates.loc[mask, "clicks"], s=9, alpha=0.5, color=color, label=label)
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    _plain_log_ticks(ax2.xaxis, ax2.yaxis)
+    ax2.set_xlabel("impressions")
+    ax2.set_ylabel("clicks")
+    ax2.set_title("Same impressions, more clicks on weekends", fontsize=11)
+    ax2.legend(fontsize=9)
+    fig.suptitle("Weekends: travellers browse and plan trips, and click more", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
 def plot_budget_pacing(df: pd.DataFrame, budgets: dict[str, float], highlight: str | None = None) -> plt.Figure:
     """How the marketers paced their monthly budgets, in three panels (axes in this order):
 
@@ -453,16 +513,29 @@ def plot_campaign_ppc(ext: pd.DataFrame, predictive: np.ndarray, prob: float = 0
 # --- 03: the simulator and baselines -------------------------------------------------
 
 
+HOLIDAY_SHADE_03 = COURSE_PALETTE[1]  # orange spans: public holidays
+WEEKEND_SHADE_03 = COURSE_PALETTE[2]  # green spans: weekends
+
+
 def _shade_holidays_03(ax, holiday, label: bool = True) -> None:
     """Shade holiday days (x = day index 1..n) on ``ax``."""
     first = True
     for i in np.flatnonzero(np.asarray(holiday) > 0):
-        ax.axvspan(i + 0.5, i + 1.5, color=COURSE_PALETTE[1], alpha=0.25, lw=0, label="public holiday" if (label and first) else None)
+        ax.axvspan(i + 0.5, i + 1.5, color=HOLIDAY_SHADE_03, alpha=0.25, lw=0, label="public holiday" if (label and first) else None)
+        first = False
+
+
+def _shade_weekends_03(ax, weekend, label: bool = True) -> None:
+    """Shade weekend days (x = day index 1..n) on ``ax``, lighter than holidays."""
+    first = True
+    for i in np.flatnonzero(np.asarray(weekend) > 0):
+        ax.axvspan(i + 0.5, i + 1.5, color=WEEKEND_SHADE_03, alpha=0.13, lw=0, label="weekend" if (label and first) else None)
         first = False
 
 
 def plot_allocation(dates, holiday, allocations: dict[str, np.ndarray], ax=None, title: str | None = None) -> plt.Figure:
-    """Daily spend of one month under several allocations (dict name -> ``(n_days,)``), holidays shaded.
+    """Daily spend of one month under several allocations (dict name -> ``(n_days,)``), holidays
+    (orange) and weekends (green, from ``dates``) shaded.
 
     Used for "the optimum against even pacing" (notebook 03) and "the learned allocation
     against the optimum" (notebook 05).
@@ -470,6 +543,7 @@ def plot_allocation(dates, holiday, allocations: dict[str, np.ndarray], ax=None,
     dates = pd.DatetimeIndex(dates)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(10, 4))
     day = np.arange(1, len(dates) + 1)
+    _shade_weekends_03(ax, dates.day_of_week >= 5)
     _shade_holidays_03(ax, holiday)
     styles = ["-", "--", "-.", ":"]
     for k, (name, spend) in enumerate(allocations.items()):
@@ -489,10 +563,12 @@ def plot_allocation(dates, holiday, allocations: dict[str, np.ndarray], ax=None,
 def plot_played_month(df: pd.DataFrame, budget: float, title: str | None = None) -> plt.Figure:
     """A month as played (``helpers.baselines.play_month`` or a hand-built table with columns
     ``date, holiday, spend, clicks, budget_left``): spend and budget left on top, clicks and
-    cost per click below; holidays shaded."""
+    cost per click below; holidays and weekends shaded."""
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     day = np.arange(1, len(df) + 1)
+    weekend = df["weekend"] if "weekend" in df else (pd.DatetimeIndex(df["date"]).day_of_week >= 5)
     for ax in (ax1, ax2):
+        _shade_weekends_03(ax, weekend, label=ax is ax1)
         _shade_holidays_03(ax, df["holiday"], label=ax is ax1)
     ax1.bar(day, df["spend"], color=COURSE_PALETTE[0], label="spend")
     ax1.axhline(budget / len(df), color="black", ls="--", lw=1, label="budget / days")
@@ -646,3 +722,220 @@ class LiveTrainingPlot:
 
 
 # --- 05: training the budget agent ---------------------------------------------------
+
+#: Panels of ``plot_budget_training``: (column, title, y-scale); ``pct_of_optimum`` is measured
+#: every few updates only (NaN elsewhere), the rest every update.
+BUDGET_PANELS: list[tuple[str, str, str]] = [
+    ("pct_of_optimum", "% of the optimum (deterministic policy)", "linear"),
+    ("episode_return_mean", "episode return (clicks / mean daily clicks)", "linear"),
+    ("value_loss", "value loss", "log"),
+    ("approx_kl", "approx. KL (k3)", "linear"),
+    ("clip_frac", "clip fraction", "linear"),
+    ("explained_variance", "explained variance", "linear"),
+    ("action_std", "policy std (action units)", "linear"),
+]
+#: Line styles of reference levels (baselines) drawn on % of optimum axes.
+_LEVEL_STYLES = ["--", ":", "-.", (0, (5, 1, 1, 1)), (0, (3, 3))]
+
+
+def _x_column(df: pd.DataFrame) -> str:
+    return "step" if "step" in df else "global_step"
+
+
+def _draw_levels(ax, levels: dict[str, float] | None) -> None:
+    """Horizontal reference lines (name -> % of optimum), e.g. the baselines, in grey."""
+    for k, (name, value) in enumerate((levels or {}).items()):
+        ax.axhline(value, color="0.35", lw=1.1, ls=_LEVEL_STYLES[k % len(_LEVEL_STYLES)], label=f"{name} ({value:.2f}%)", gid=f"level_{name}")
+
+
+def _pct_ylim(ax, values, levels: dict[str, float] | None, top: float = 100.25) -> None:
+    """Y range of a % of optimum axis: from a little below the lowest level/value to just above 100."""
+    finite = [v for v in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(v)] + list((levels or {}).values())
+    low = min(finite) if finite else 95.0
+    ax.set_ylim(low - 0.15 * (top - low) - 0.05, top)
+
+
+def plot_budget_training(histories: pd.DataFrame | dict[str, pd.DataFrame], fig: plt.Figure | None = None, smooth: int = 1,
+                         levels: dict[str, float] | None = None) -> plt.Figure:
+    """Convergence of PPO on the budget env: the :data:`BUDGET_PANELS` against env steps, plus
+    % of the optimum against training wall time (last panel).
+
+    ``histories``: ``TrainingRun.history`` (one row per update) or a dict label -> history to
+    overlay runs. ``levels``: name -> % of optimum lines (baselines) on the two % panels.
+    """
+    if isinstance(histories, pd.DataFrame):
+        histories = {"": histories}
+    if fig is None:
+        fig = plt.figure(figsize=(15, 6.4))
+    fig.clear()
+    axes = fig.subplots(2, 4).ravel()
+    panels = BUDGET_PANELS + [("pct_of_optimum", "% of the optimum vs training time", "linear")]
+    pct_values = []
+    for i, (ax, (col, title, scale)) in enumerate(zip(axes, panels)):
+        wall = i == len(panels) - 1
+        for k, (label, df) in enumerate(histories.items()):
+            if col not in df or df.empty:
+                continue
+            d = df[[_x_column(df), "train_wall_s" if "train_wall_s" in df else _x_column(df), col]].dropna()
+            x = d["train_wall_s" if wall else _x_column(df)]
+            y = d[col].astype(float)
+            if smooth > 1 and col != "pct_of_optimum":
+                y = y.rolling(smooth, min_periods=1, center=True).mean()
+            if col == "pct_of_optimum":
+                pct_values.extend(y.tolist())
+            ax.plot(x, y, color=COURSE_PALETTE[k % len(COURSE_PALETTE)], lw=1.6, label=str(label) or None,
+                    marker="." if col == "pct_of_optimum" else None, ms=4)
+        if col == "pct_of_optimum":
+            _draw_levels(ax, levels)
+            _pct_ylim(ax, pct_values, levels)
+        ax.set_title(title, fontsize=10)
+        ax.set_yscale(scale)
+        ax.set_xlabel("training wall time (s)" if wall else "environment steps")
+        if not wall:
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+class LiveBudgetPlot(LiveTrainingPlot):
+    """``LiveTrainingPlot`` drawing :func:`plot_budget_training` (with % of the optimum panels).
+
+    Chain it after ``helpers.training.OptimumTracker`` (``train_budget_agent(..., callback=live)``)
+    so the records it sees carry ``pct_of_optimum``.
+    """
+
+    def __init__(self, every: int = 5, smooth: int = 1, title: str | None = None, levels: dict[str, float] | None = None):
+        super().__init__(every=every, smooth=smooth, title=title)
+        self.levels = levels
+        self.fig.set_size_inches(15, 6.4)
+
+    def draw(self) -> plt.Figure:
+        plot_budget_training(self.history, fig=self.fig, smooth=self.smooth, levels=self.levels)
+        if self.title:
+            self.fig.suptitle(self.title, fontweight="bold")
+            self.fig.tight_layout()
+        self.n_draws += 1
+        self._drawn_at = len(self.records)
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:
+            if self._handle is None:
+                self._handle = display(self.fig, display_id=True)
+            else:
+                self._handle.update(self.fig)
+        return self.fig
+
+
+def plot_seed_band(curves: dict[str, list[pd.DataFrame]], x: str = "step", levels: dict[str, float] | None = None,
+                   ax=None, title: str | None = None) -> plt.Figure:
+    """Mean learning curve and min-max band across seeds, one per label.
+
+    ``curves``: label -> list of ``TrainingRun.curve`` (columns ``x`` and ``pct_of_optimum``);
+    runs are aligned on the ``x`` values they share (``x="step"``) or interpolated on a common
+    grid (``x="train_wall_s"``, whose values differ between runs). ``levels``: baselines.
+    """
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(9, 4.2))
+    values = []
+    for k, (label, runs) in enumerate(curves.items()):
+        color = COURSE_PALETTE[[0, 3, 2, 4, 5, 6][k % 6]]
+        if x == "step":
+            wide = pd.concat([c.set_index(x)["pct_of_optimum"].rename(i) for i, c in enumerate(runs)], axis=1, join="inner")
+        else:
+            grid = np.linspace(0, min(float(c[x].max()) for c in runs), 60)
+            wide = pd.DataFrame({i: np.interp(grid, c[x], c["pct_of_optimum"]) for i, c in enumerate(runs)}, index=grid)
+        mean = wide.mean(axis=1)
+        values.extend(mean.tolist())
+        ax.fill_between(wide.index, wide.min(axis=1), wide.max(axis=1), color=color, alpha=0.2, lw=0, gid=f"band_{label}")
+        ax.plot(wide.index, mean, color=color, lw=2, label=f"{label} (mean of {wide.shape[1]}, band min-max)", gid=f"mean_{label}")
+    _draw_levels(ax, levels)
+    _pct_ylim(ax, values, levels)
+    ax.set_xlabel("environment steps" if x == "step" else "training wall time (s)")
+    if x == "step":
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    ax.set_ylabel("% of the open-loop optimum")
+    ax.set_title(title or "Learning curves across seeds")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_epsilon_sweep(sweep: pd.DataFrame, levels: dict[str, float] | None = None) -> plt.Figure:
+    """The clip-epsilon sweep (``helpers.training.epsilon_sweep``): final % of the optimum per
+    epsilon (one dot per seed, line through the means) and the mean learning curve per epsilon."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [1, 1.5]})
+    last = sweep.sort_values("step").groupby(["clip_eps", "seed"]).tail(1)
+    means = last.groupby("clip_eps")["pct_of_optimum"].mean()
+    ax1.scatter(last["clip_eps"], last["pct_of_optimum"], color=COURSE_PALETTE[0], alpha=0.6, s=25, label="one seed", gid="seeds")
+    ax1.plot(means.index, means.values, color=COURSE_PALETTE[0], lw=2, marker="o", label="mean over seeds", gid="means")
+    _draw_levels(ax1, levels)
+    _pct_ylim(ax1, last["pct_of_optimum"], levels)
+    ax1.set_xlabel("clip ε")
+    ax1.set_ylabel("final % of the optimum")
+    ax1.set_title(f"After {int(last['step'].max()):,} steps")
+    ax1.legend(fontsize=7, loc="lower right")
+    cmap = plt.get_cmap("viridis")
+    epsilons = sorted(sweep["clip_eps"].unique())
+    values = []
+    for k, eps in enumerate(epsilons):
+        mean = sweep[sweep["clip_eps"] == eps].groupby("step")["pct_of_optimum"].mean()
+        values.extend(mean.tolist())
+        ax2.plot(mean.index, mean.values, color=cmap(k / max(1, len(epsilons) - 1)), lw=1.8, label=f"ε = {eps:g}", gid=f"curve_{eps:g}")
+    _draw_levels(ax2, levels)
+    _pct_ylim(ax2, values, levels)
+    ax2.set_xlabel("environment steps")
+    ax2.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    ax2.set_ylabel("% of the optimum (mean over seeds)")
+    ax2.set_title("Learning curves by clip ε")
+    ax2.legend(fontsize=7, loc="lower right", ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_settling(history: pd.DataFrame, value_settled: float, pct_settled: float) -> plt.Figure:
+    """Value loss (log scale, left) and % of the optimum (right) against env steps, with the
+    steps where each settled (``helpers.training.settle_step``) marked."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = _x_column(history)
+    ax.plot(history[x], history["value_loss"], color=COURSE_PALETTE[3], lw=1.4, label="value loss", gid="value_loss")
+    ax.set_yscale("log")
+    ax.set_ylabel("value loss (log)")
+    ax.set_xlabel("environment steps")
+    right = ax.twinx()
+    pct = history[[x, "pct_of_optimum"]].dropna()
+    right.plot(pct[x], pct["pct_of_optimum"], color=COURSE_PALETTE[0], lw=2, marker=".", label="% of optimum", gid="pct")
+    right.set_ylabel("% of the optimum")
+    right.grid(False)
+    for value, color, name in ((value_settled, COURSE_PALETTE[3], "value loss settles"), (pct_settled, COURSE_PALETTE[0], "reward saturates")):
+        if np.isfinite(value):
+            ax.axvline(value, color=color, ls="--", lw=1.2, label=f"{name} ({value:,.0f} steps)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = right.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="center right")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    ax.set_title("Does the value loss settle before the reward saturates?")
+    fig.tight_layout()
+    return fig
+
+
+def plot_new_data_costs(curves: dict[str, pd.DataFrame], levels: dict[str, float] | None = None) -> plt.Figure:
+    """After a posterior update: % of the new optimum against env steps and against training
+    wall time, one line per way of updating the policy (label -> ``TrainingRun.curve``)."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), sharey=True)
+    values = []
+    for k, (label, c) in enumerate(curves.items()):
+        color = COURSE_PALETTE[[2, 0, 3, 4][k % 4]]
+        values.extend(c["pct_of_optimum"].tolist())
+        for ax, x in zip(axes, ("step", "train_wall_s")):
+            ax.plot(c[x], c["pct_of_optimum"], color=color, lw=2, marker=".", label=label, gid=f"{label}_{x}")
+    for ax, xlabel in zip(axes, ("environment steps", "training wall time (s)")):
+        _draw_levels(ax, levels)
+        ax.set_xlabel(xlabel)
+    _pct_ylim(axes[0], values, levels)
+    axes[0].ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    axes[0].set_ylabel("% of the new optimum")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("One more month of data: warm start vs from scratch", fontweight="bold")
+    fig.tight_layout()
+    return fig

@@ -33,7 +33,7 @@ TRUTH = FunnelDraws.from_dict(data.TRUE_PARAMS)
 def jittered_posterior(n_draws: int = 200, seed: int = 0) -> FunnelDraws:
     """A stand-in for the fitted posterior: the ground truth plus independent jitter."""
     rng = np.random.default_rng(seed)
-    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02, "clk_intercept": 0.05, "clk_slope": 0.01, "clk_holiday": 0.02}
+    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02, "clk_intercept": 0.05, "clk_slope": 0.01, "clk_holiday": 0.02, "clk_weekend": 0.02}
     d = {k: v + sd.get(k, 0.0) * rng.standard_normal(n_draws) for k, v in data.TRUE_PARAMS.items()}
     d["imp_alpha"] = data.TRUE_PARAMS["imp_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
     d["clk_alpha"] = data.TRUE_PARAMS["clk_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
@@ -54,43 +54,61 @@ def evaluator():
 # --- the optimum ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("month", ["2024-04", "2026-05", "2025-03", "2024-10"])  # 2, 4, 2 and 0 holidays
+# 2, 4, 2 and 0 holidays; 2024-03 and 2024-02 have a holiday on a weekend (all four kinds of day)
+@pytest.mark.parametrize("month", ["2024-04", "2026-05", "2025-03", "2024-10", "2024-03", "2024-02"])
 @pytest.mark.parametrize("pool", [True, False])
 def test_slsqp_matches_the_closed_form_for_one_parameter_point(month, pool):
-    h = CAL.flags(month)
-    x = optimal_allocation(h, BUDGET, TRUTH, pool_equal_days=pool)
-    # by hand: spend proportional to boost ** (h / (1 - e)), e = 0.9 * 0.93, boost = exp(0.93 * 0.05 + 0.15)
-    e, boost = 0.9 * 0.93, math.exp(0.93 * 0.05 + 0.15)
-    w = boost ** (h / (1 - e))
-    np.testing.assert_allclose(x, BUDGET * w / w.sum(), rtol=1e-3)
-    np.testing.assert_allclose(x, closed_form_allocation(h, BUDGET, TRUTH), rtol=1e-3)
+    h, w = CAL.flags(month), CAL.weekend_flags(month)
+    x = optimal_allocation(h, w, BUDGET, TRUTH, pool_equal_days=pool)
+    # by hand: spend proportional to (hboost**h * wboost**w) ** (1 / (1 - e)), e = 0.85 * 0.92,
+    # hboost = exp(0.92 * 0.05 + 0.20), wboost = exp(0.25)
+    e, hboost, wboost = 0.85 * 0.92, math.exp(0.92 * 0.05 + 0.20), math.exp(0.25)
+    weights = (hboost**h * wboost**w) ** (1 / (1 - e))
+    np.testing.assert_allclose(x, BUDGET * weights / weights.sum(), rtol=1e-3)
+    np.testing.assert_allclose(x, closed_form_allocation(h, w, BUDGET, TRUTH), rtol=1e-3)
     assert x.sum() == pytest.approx(BUDGET, rel=1e-12)
+    plain = x[(h == 0) & (w == 0)][0]
+    assert x[(h == 0) & (w == 1)][0] / plain == pytest.approx(wboost ** (1 / (1 - e)), rel=1e-3)  # ~3.15x
     if h.any():
-        assert x[h == 1][0] / x[h == 0][0] == pytest.approx(boost ** (1 / (1 - e)), rel=1e-3)  # ~3.34x
+        assert x[(h == 1) & (w == 0)][0] / plain == pytest.approx(hboost ** (1 / (1 - e)), rel=1e-3)  # ~3.09x
+    if ((h == 1) & (w == 1)).any():
+        assert x[(h == 1) & (w == 1)][0] / plain == pytest.approx((hboost * wboost) ** (1 / (1 - e)), rel=1e-3)
+
+
+def test_day_boost_combines_holiday_and_weekend():
+    b = TRUTH.day_boost([0, 1, 0, 1], [0, 0, 1, 1])
+    assert b.shape == (1, 4)
+    hb, wb = math.exp(0.92 * 0.05 + 0.20), math.exp(0.25)
+    np.testing.assert_allclose(b[0], [1.0, hb, wb, hb * wb], rtol=1e-12)
+    np.testing.assert_allclose(TRUTH.day_boost(1, 0), TRUTH.holiday_boost)
+    np.testing.assert_allclose(POSTERIOR.day_boost(0, 1), np.exp(POSTERIOR.clk_weekend))
+    assert POSTERIOR.day_boost(np.zeros(5), np.ones(5)).shape == (POSTERIOR.n_draws, 5)
 
 
 @pytest.mark.parametrize("objective", ["clicks", "acquisitions"])
 def test_optimum_over_the_posterior_satisfies_kkt_and_beats_the_alternatives(objective):
-    h = CAL.flags("2026-05")
-    x = optimal_allocation(h, BUDGET, POSTERIOR, objective)
-    np.testing.assert_allclose(x, optimal_allocation(h, BUDGET, POSTERIOR, objective, pool_equal_days=False), rtol=1e-5)
+    h, w = CAL.flags("2026-05"), CAL.weekend_flags("2026-05")
+    x = optimal_allocation(h, w, BUDGET, POSTERIOR, objective)
+    np.testing.assert_allclose(x, optimal_allocation(h, w, BUDGET, POSTERIOR, objective, pool_equal_days=False), rtol=1e-5)
     assert x.sum() == pytest.approx(BUDGET) and np.all(x > 0)
     # KKT: the marginal expected count of one more unit of spend is the same on every day
-    log_k, e, log_b = response_terms(POSTERIOR, objective)
-    marginal = np.mean(np.exp(log_k[:, None] + log_b[:, None] * h) * e[:, None] * x ** (e[:, None] - 1), axis=0)
+    log_k, e, log_hb, log_wb = response_terms(POSTERIOR, objective)
+    marginal = np.mean(np.exp(log_k[:, None] + log_hb[:, None] * h + log_wb[:, None] * w) * e[:, None] * x ** (e[:, None] - 1), axis=0)
     np.testing.assert_allclose(marginal, marginal.mean(), rtol=1e-5)
-    value = expected_daily(x, h, POSTERIOR, objective).sum()
-    for other in (np.full(len(h), BUDGET / len(h)), closed_form_allocation(h, BUDGET, POSTERIOR.mean())):
-        assert value >= expected_daily(other, h, POSTERIOR, objective).sum()
+    value = expected_daily(x, h, w, POSTERIOR, objective).sum()
+    for other in (np.full(len(h), BUDGET / len(h)), closed_form_allocation(h, w, BUDGET, POSTERIOR.mean())):
+        assert value >= expected_daily(other, h, w, POSTERIOR, objective).sum()
 
 
 def test_optimal_allocation_rejects_bad_input():
     with pytest.raises(ValueError, match="positive budget"):
-        optimal_allocation([0, 1], 0.0, TRUTH)
+        optimal_allocation([0, 1], [0, 0], 0.0, TRUTH)
     with pytest.raises(ValueError, match="objective"):
-        optimal_allocation([0, 1], 1.0, TRUTH, objective="revenue")
+        optimal_allocation([0, 1], [0, 0], 1.0, TRUTH, objective="revenue")
+    with pytest.raises(ValueError, match="same shape"):
+        optimal_allocation([0, 1], [0, 0, 1], 1.0, TRUTH)
     with pytest.raises(ValueError, match="single parameter point"):
-        closed_form_allocation([0, 1], 1.0, POSTERIOR)
+        closed_form_allocation([0, 1], [1, 1], 1.0, POSTERIOR)
 
 
 def test_expected_daily_matches_the_simulator():
@@ -101,8 +119,8 @@ def test_expected_daily_matches_the_simulator():
     core.start(np.arange(n_months), month_idx=0, draw_idx=0)
     while np.any(core.day < core.n_days):
         core.step(np.zeros((n_months, 1)))
-    h = CAL.flags(month)
-    expected = expected_daily(np.full(len(h), BUDGET / len(h)), h, TRUTH)
+    h, w = CAL.flags(month), CAL.weekend_flags(month)
+    expected = expected_daily(np.full(len(h), BUDGET / len(h)), h, w, TRUTH)
     for got, want in ((core.ep_clicks, expected.sum()), (core.ep_acquisitions, expected.sum() * 0.03)):
         se = got.std(ddof=1) / math.sqrt(n_months)
         assert abs(got.mean() - want) < 4 * se, (got.mean(), want, se)
@@ -115,9 +133,10 @@ def test_open_loop_optimum_is_followed_exactly_in_the_env():
     for month in ("2024-04", "2024-03"):  # 2024-03 needs the smallest multiplier of all (~0.46x)
         cfg = EnvConfig(months=(month,))
         df = play_month(optimum_policy(POSTERIOR, cfg), POSTERIOR, month, cfg, draw=3)
-        target = optimal_allocation(CAL.flags(month), cfg.resolved().budget, POSTERIOR)
+        target = optimal_allocation(CAL.flags(month), CAL.weekend_flags(month), cfg.resolved().budget, POSTERIOR)
         np.testing.assert_allclose(df["spend"].to_numpy(), target, rtol=1e-9)
         np.testing.assert_array_equal(df["holiday"].to_numpy(), CAL.flags(month))
+        np.testing.assert_array_equal(df["weekend"].to_numpy(), data.weekend_flags(df["date"]))
 
 
 def test_even_pacing_and_holiday_rule_spend_as_documented():
@@ -155,7 +174,7 @@ def test_human_policy_follows_its_plan_and_replays_the_same_noise():
 
 
 def test_open_loop_policy_validates_its_plan():
-    bad = OpenLoopPolicy(lambda month, h: -np.ones(len(h)), name="negative")
+    bad = OpenLoopPolicy(lambda month, h, w: -np.ones(len(h)), name="negative")
     with pytest.raises(ValueError, match="negative: plan for 2024-04"):
         play_month(bad, TRUTH, "2024-04")
 
@@ -173,8 +192,9 @@ def test_evaluation_table_and_the_yardstick(evaluator):
     assert table.loc["optimum (acquisitions)", "pct_of_optimum_acquisitions"] == 100.0
     assert (table["cvar5_clicks"] < table["mean_clicks"]).all()
     pct = table["pct_of_optimum"]
-    assert 97.0 < pct["historical (human)"] < pct["even pacing"] < pct["holiday rule (2x)"] < 100.0
-    assert table.loc["even pacing", "pct_of_optimum_se"] < 0.2
+    # the headroom the course's RL lesson needs: weekends and holidays leave ~3% on the table
+    assert 95.5 < pct["historical (human)"] < pct["even pacing"] < pct["holiday rule (2x)"] < 98.5
+    assert table.loc["even pacing", "pct_of_optimum_se"] < 0.35  # 240 months; ~0.1 at the default 1,000
 
 
 def test_even_pacing_pct_agrees_with_the_analytic_expectation(evaluator):
@@ -184,12 +204,12 @@ def test_even_pacing_pct_agrees_with_the_analytic_expectation(evaluator):
     even_total = opt_total = 0.0
     sub = POSTERIOR.subset(evaluator.draw_idx)
     for i, month in enumerate(evaluator.calendar.months):
-        h = evaluator.calendar.flags(month)
+        h, w = evaluator.calendar.flags(month), evaluator.calendar.weekend_flags(month)
         rows = np.flatnonzero(evaluator.month_idx == i)
         draws = sub.subset(rows)
-        x = optimal_allocation(h, budget, POSTERIOR)
-        even_total += expected_daily(np.full(len(h), budget / len(h)), h, draws).sum() * len(rows)
-        opt_total += expected_daily(x, h, draws).sum() * len(rows)
+        x = optimal_allocation(h, w, budget, POSTERIOR)
+        even_total += expected_daily(np.full(len(h), budget / len(h)), h, w, draws).sum() * len(rows)
+        opt_total += expected_daily(x, h, w, draws).sum() * len(rows)
     analytic = 100 * even_total / opt_total
     assert abs(result["pct_of_optimum"] - analytic) < 3 * result["pct_of_optimum_se"], (result["pct_of_optimum"], analytic)
 
@@ -221,7 +241,7 @@ def test_evaluator_with_the_posterior_mean():
     ev = Evaluator(POSTERIOR, EnvConfig(params="mean"), n_months=48)
     assert ev.core.draws.n_draws == 1 and set(ev.draw_idx) == {0}
     result = ev.evaluate(even_pacing)
-    assert 98.0 < result["pct_of_optimum"] < 100.0
+    assert 95.5 < result["pct_of_optimum"] < 98.5
     df = pd.DataFrame([result])
     assert df.loc[0, "n_months"] == 48
 
@@ -235,18 +255,20 @@ def test_human_policy_replans_when_the_months_change():
     assert a["mean_clicks"] != b["mean_clicks"] and b == fresh
 
 
-def test_plot_allocation_draws_each_allocation_and_marks_holidays():
+def test_plot_allocation_draws_each_allocation_and_marks_holidays_and_weekends():
     import matplotlib
 
     matplotlib.use("Agg")
     from helpers import plots
 
-    h = CAL.flags("2024-04")
-    opt = optimal_allocation(h, BUDGET, TRUTH)
+    h, w = CAL.flags("2024-04"), CAL.weekend_flags("2024-04")
+    opt = optimal_allocation(h, w, BUDGET, TRUTH)
     fig = plots.plot_allocation(CAL.dates("2024-04"), h, {"optimum": opt, "even": np.full(len(h), BUDGET / len(h))})
     ax = fig.axes[0]
     lines = [ln for ln in ax.get_lines() if ln.get_label() in ("optimum", "even")]
     assert [ln.get_label() for ln in lines] == ["optimum", "even"]
     np.testing.assert_allclose(lines[0].get_ydata(), opt)
-    assert len(ax.patches) == int(h.sum())  # one shaded span per holiday
+    assert len(ax.patches) == int(h.sum() + w.sum())  # one shaded span per holiday and per weekend day
+    labels = ax.get_legend_handles_labels()[1]
+    assert "public holiday" in labels and "weekend" in labels
     assert ax.get_xlabel() == "day of April 2024"

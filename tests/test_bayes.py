@@ -80,6 +80,15 @@ def test_every_true_parameter_lies_inside_its_94pct_hdi(fitted):
         assert float(hdi[k][1] / hdi[k][0]) < 1.6
 
 
+def test_the_weekend_effect_earns_its_place(fitted):
+    """The data ask for the weekend term: its posterior sits far from 0 (and near the truth)."""
+    w = fitted["idata"].posterior["clk_weekend"]
+    assert float((w <= 0.1).mean()) == 0.0  # every draw says weekends lift clicks by > 10%
+    assert float(w.mean()) == pytest.approx(TRUE_PARAMS["clk_weekend"], abs=0.05)
+    draws = bayes.to_funnel_draws(fitted["idata"])
+    np.testing.assert_allclose(draws.day_boost(0, 1), np.exp(draws.clk_weekend))
+
+
 def test_the_fit_converged_and_exports_every_draw(fitted):
     idata = fitted["idata"]
     diag = bayes.check_convergence(idata, var_names=list(PARAM_NAMES), min_ess_bulk=TEST_SETTINGS.min_ess_bulk)
@@ -98,12 +107,13 @@ def test_natural_scale_means_are_the_centred_means(fitted):
     post, const = idata.posterior.isel(chain=0, draw=slice(0, 5)), idata.constant_data
     log_spend = np.log(const["spend"])
     log_imp = np.log(idata.observed_data["impressions"].astype(float))
-    hol = const["holiday"]
+    hol, wk = const["holiday"], const["weekend"]
+    assert int(wk.sum()) == 209  # Saturdays and Sundays of 2023-2024, stored with the data
     centred = post["imp_intercept_c"] + post["imp_slope"] * (log_spend - float(const["log_spend_centre"])) + post["imp_holiday"] * hol
     natural = post["imp_intercept"] + post["imp_slope"] * log_spend + post["imp_holiday"] * hol
     np.testing.assert_allclose(natural, centred, rtol=1e-12)
-    centred = post["clk_intercept_c"] + post["clk_slope"] * (log_imp - float(const["log_imp_centre"])) + post["clk_holiday"] * hol
-    natural = post["clk_intercept"] + post["clk_slope"] * log_imp + post["clk_holiday"] * hol
+    centred = post["clk_intercept_c"] + post["clk_slope"] * (log_imp - float(const["log_imp_centre"])) + post["clk_holiday"] * hol + post["clk_weekend"] * wk
+    natural = post["clk_intercept"] + post["clk_slope"] * log_imp + post["clk_holiday"] * hol + post["clk_weekend"] * wk
     np.testing.assert_allclose(natural, centred, rtol=1e-12)
 
 
@@ -125,7 +135,7 @@ def test_the_model_is_pymc_negative_binomial_with_variance_mu_plus_mu2_over_alph
 
     df = pd.DataFrame(
         {
-            "date": pd.date_range("2024-01-01", periods=4),
+            "date": pd.date_range("2024-01-05", periods=4),  # Fri, Sat, Sun, Mon
             "spend": [500.0, 1000.0, 1500.0, 800.0],
             "impressions": [150_000, 260_000, 420_000, 240_000],
             "clicks": [1200, 2100, 3300, 2500],
@@ -134,7 +144,7 @@ def test_the_model_is_pymc_negative_binomial_with_variance_mu_plus_mu2_over_alph
         }
     )
     model = bayes.build_funnel_model(df)
-    point = {"imp_intercept_c": 12.3, "imp_slope": 0.9, "imp_holiday": 0.05, "imp_cv": 0.2, "clk_intercept_c": 7.6, "clk_slope": 0.95, "clk_holiday": 0.15, "clk_cv": 0.25, "acq_rate": 0.03}
+    point = {"imp_intercept_c": 12.3, "imp_slope": 0.9, "imp_holiday": 0.05, "imp_cv": 0.2, "clk_intercept_c": 7.6, "clk_slope": 0.95, "clk_holiday": 0.15, "clk_weekend": 0.3, "clk_cv": 0.25, "acq_rate": 0.03}
     # FAST_COMPILE: pure-Python ops, no C compiler (this is about numbers, not speed)
     logp = model.compile_logp(vars=[model["impressions"], model["clicks"], model["acquisitions"]], sum=False, mode="FAST_COMPILE")
     ip = model.initial_point()
@@ -144,13 +154,14 @@ def test_the_model_is_pymc_negative_binomial_with_variance_mu_plus_mu2_over_alph
         ip[vv.name] = tr.forward(np.array(v)).eval() if tr is not None else np.array(v)
     got = [np.asarray(x) for x in logp(ip)]
     x = bayes.funnel_predictors(df)
+    np.testing.assert_array_equal(x["weekend"], [0.0, 1.0, 1.0, 0.0])
 
     def nb(y, mu, cv):  # scipy's nbinom(n, p): mean n(1-p)/p; with n = alpha, p = alpha/(alpha+mu)
         alpha = 1 / cv**2
         return stats.nbinom.logpmf(y, alpha, alpha / (alpha + mu))
 
     mu_imp = np.exp(12.3 + 0.9 * x["log_spend_c"] + 0.05 * x["holiday"])
-    mu_clk = np.exp(7.6 + 0.95 * x["log_imp_c"] + 0.15 * x["holiday"])
+    mu_clk = np.exp(7.6 + 0.95 * x["log_imp_c"] + 0.15 * x["holiday"] + 0.3 * np.array([0, 1, 1, 0]))
     np.testing.assert_allclose(got[0], nb(df["impressions"], mu_imp, 0.2), rtol=1e-9)
     np.testing.assert_allclose(got[1], nb(df["clicks"], mu_clk, 0.25), rtol=1e-9)
     np.testing.assert_allclose(got[2], stats.binom.logpmf(df["acquisitions"], df["clicks"], 0.03), rtol=1e-9)

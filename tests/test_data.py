@@ -25,6 +25,7 @@ from helpers.data import (
     load_daily,
     load_external,
     load_ground_truth,
+    weekend_flags,
     write_dataset,
 )
 
@@ -100,10 +101,36 @@ def test_log_log_slopes_match_the_true_elasticities(daily):
     imp = np.linalg.lstsq(X, np.log(daily["impressions"]), rcond=None)[0]
     assert imp[1] == pytest.approx(TRUE_PARAMS["imp_slope"], abs=0.08)
     assert imp[1] < 1.0  # diminishing returns
-    X = np.column_stack([np.ones(len(daily)), np.log(daily["impressions"]), daily["holiday"]])
+    weekend = weekend_flags(daily["date"])
+    X = np.column_stack([np.ones(len(daily)), np.log(daily["impressions"]), daily["holiday"], weekend])
     clk = np.linalg.lstsq(X, np.log(daily["clicks"]), rcond=None)[0]
     assert clk[1] == pytest.approx(TRUE_PARAMS["clk_slope"], abs=0.08)
     assert clk[2] == pytest.approx(TRUE_PARAMS["clk_holiday"], abs=0.08)
+    assert clk[3] == pytest.approx(TRUE_PARAMS["clk_weekend"], abs=0.05)
+
+
+def test_weekend_flags_by_hand():
+    dates = pd.date_range("2024-04-01", periods=8)  # Monday 1 .. Monday 8 April 2024
+    assert weekend_flags(dates).tolist() == [0, 0, 0, 0, 0, 1, 1, 0]
+    assert weekend_flags(pd.Series(dates)).dtype == np.int64
+
+
+def test_weekend_click_through_rate_is_higher(daily):
+    """The generator's weekend effect is real: weekend CTR > weekday CTR, by about exp(clk_weekend)."""
+    weekend = weekend_flags(daily["date"]) == 1
+    ordinary = daily["holiday"] == 0
+    ctr = daily["clicks"] / daily["impressions"]
+    weekday_ctr, weekend_ctr = ctr[ordinary & ~weekend], ctr[ordinary & weekend]
+    assert weekend_ctr.mean() > weekday_ctr.mean()
+    # CTR ~ impressions**(clk_slope - 1): compare at equal impressions by the ratio of
+    # clicks / impressions**clk_slope, whose mean is exp(clk_intercept + clk_weekend * weekend)
+    adj = daily["clicks"] / daily["impressions"].astype(float) ** TRUE_PARAMS["clk_slope"]
+    ratio = adj[ordinary & weekend].mean() / adj[ordinary & ~weekend].mean()
+    assert ratio == pytest.approx(np.exp(TRUE_PARAMS["clk_weekend"]), rel=0.05)  # NB cv ~0.22 over ~190 days: se ~2%
+    # and the marketers ignore the weekday: their weekend spend is no different
+    month = daily["date"].dt.to_period("M")
+    relative = daily["spend"] / daily.groupby(month)["spend"].transform("mean")
+    assert relative[ordinary & weekend].mean() == pytest.approx(relative[ordinary & ~weekend].mean(), abs=0.05)
 
 
 def test_rates_are_realistic_and_match_the_truth(daily):

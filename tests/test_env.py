@@ -37,7 +37,7 @@ OBS = {name: i for i, name in enumerate(OBS_NAMES)}
 def jittered_posterior(n_draws: int = 200, seed: int = 0) -> FunnelDraws:
     """A stand-in for the fitted posterior: the ground truth plus independent jitter."""
     rng = np.random.default_rng(seed)
-    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02, "clk_intercept": 0.05, "clk_slope": 0.01, "clk_holiday": 0.02}
+    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02, "clk_intercept": 0.05, "clk_slope": 0.01, "clk_holiday": 0.02, "clk_weekend": 0.02}
     d = {k: v + sd.get(k, 0.0) * rng.standard_normal(n_draws) for k, v in data.TRUE_PARAMS.items()}
     d["imp_alpha"] = data.TRUE_PARAMS["imp_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
     d["clk_alpha"] = data.TRUE_PARAMS["clk_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
@@ -104,11 +104,11 @@ def test_stable_baselines3_ppo_trains_on_the_single_env_unchanged():
 def test_spaces_and_metadata():
     env = BudgetPacingVectorEnv(POSTERIOR, num_envs=5)
     assert env.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
-    assert env.single_observation_space.shape == (len(OBS_NAMES),) == (8,)
+    assert env.single_observation_space.shape == (len(OBS_NAMES),) == (9,)
     assert env.single_action_space == gym.spaces.Box(-1, 1, (1,), np.float32)
-    assert env.observation_space.shape == (5, 8) and env.action_space.shape == (5, 1)
+    assert env.observation_space.shape == (5, 9) and env.action_space.shape == (5, 1)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (5, 8) and obs.dtype == np.float32 and env.observation_space.contains(obs)
+    assert obs.shape == (5, 9) and obs.dtype == np.float32 and env.observation_space.contains(obs)
 
 
 # --- the budget and the action --------------------------------------------------------------
@@ -190,13 +190,20 @@ def test_first_observations_of_april_2024_by_hand():
     assert obs[OBS["holidays_left"]] == pytest.approx(flags[:30].sum() / 30)
     assert (obs[OBS["dow_sin"]], obs[OBS["dow_cos"]]) == pytest.approx((0.0, 1.0), abs=1e-6)  # a Monday
     assert obs[OBS["cpc_yesterday"]] == 0.0  # day 1: no yesterday
+    assert obs[OBS["weekend_days_left"]] == pytest.approx(8 / 30)  # April 2024: Sat/Sun 6-7, 13-14, 20-21, 27-28
     obs, r, *_, i = env.step(np.array([1 / 3], dtype=np.float32))  # 2x even pace
+    assert i["weekend"] == 0 and i["date"] == "2024-04-01"
     # R = B - 2B/30 = 28B/30 over 29 days left: R / (B * 29/30) - 1 = 28/29 - 1
     assert obs[OBS["budget_vs_even"]] == pytest.approx(28 / 29 - 1, abs=1e-6)
     assert obs[OBS["days_left"]] == pytest.approx(29 / 31)
     ref = historical_stats().median_cpc
     assert obs[OBS["cpc_yesterday"]] == pytest.approx(math.log(i["spend"] / i["clicks"] / ref), abs=1e-5)
     assert (obs[OBS["dow_sin"]], obs[OBS["dow_cos"]]) == pytest.approx((math.sin(2 * math.pi / 7), math.cos(2 * math.pi / 7)), abs=1e-6)
+    assert obs[OBS["weekend_days_left"]] == pytest.approx(8 / 29)
+    for _ in range(5):  # to Saturday 6 April
+        obs, *_, i = env.step(np.zeros(1, dtype=np.float32))
+    assert i["date"] == "2024-04-06" and i["weekend"] == 1
+    assert obs[OBS["weekend_days_left"]] == pytest.approx(7 / 24)  # Sunday 7th .. 30th
 
 
 def test_holiday_tomorrow_on_the_last_day_looks_into_next_month():
@@ -407,8 +414,35 @@ def test_calendar_matches_the_holidays_package():
         np.testing.assert_array_equal(cal.holiday[i, : n + 1], flags[start : start + pd.Timedelta(days=n)].to_numpy())
         assert cal.holidays_left[i, 0] == flags[start : start + pd.Timedelta(days=n - 1)].sum()
         assert cal.weekday[i, 0] == start.weekday()
+        days = pd.date_range(start, periods=n + 1)
+        np.testing.assert_array_equal(cal.weekend[i, : n + 1], data.weekend_flags(days))
+        np.testing.assert_array_equal(cal.weekend_flags(m), data.weekend_flags(days[:n]))
+        assert cal.weekends_left[i, 0] == data.weekend_flags(days[:n]).sum() and cal.weekends_left[i, n] == 0
 
 
 def test_core_rejects_bad_draws():
     with pytest.raises(TypeError, match="FunnelDraws"):
         PacingCore({k: 1.0 for k in PARAM_NAMES})
+
+
+def test_weekend_multiplies_mean_clicks_by_exp_clk_weekend():
+    """At equal impressions, a weekend day's clicks are exp(clk_weekend) times a weekday's."""
+    # Same spend every day, so same impressions on average. Friday 5 and Saturday 6 April 2024
+    # (neither a holiday), 4000 parallel months, the truth as the only draw.
+    n = 4000
+    core = PacingCore(TRUTH, EnvConfig(months=("2024-04",), budget=30_000.0), n_envs=n)
+    core.seed(11)
+    core.start(np.arange(n), month_idx=0, draw_idx=0)
+    ratio = {}
+    for day in range(6):
+        _, _, _, imp, clk, _ = core.step(np.zeros((n, 1)))
+        if day in (4, 5):  # Friday, Saturday
+            ratio[day] = clk / imp.astype(float) ** TRUTH.clk_slope[0]
+    assert core.calendar.holiday[0, 4] == core.calendar.holiday[0, 5] == 0
+    assert core.calendar.weekend[0, 4] == 0 and core.calendar.weekend[0, 5] == 1
+    # clicks / impressions**clk_slope has mean exp(clk_intercept + clk_weekend * weekend): the
+    # impressions' noise divides out; the NB noise of the clicks (cv ~0.22) averages over 4000 months
+    est = ratio[5].mean() / ratio[4].mean()
+    se = est * math.sqrt((ratio[5].std() / ratio[5].mean()) ** 2 + (ratio[4].std() / ratio[4].mean()) ** 2) / math.sqrt(n)
+    assert abs(math.log(est) - data.TRUE_PARAMS["clk_weekend"]) < 4 * se / est, (math.log(est), se)
+    assert est == pytest.approx(math.exp(0.25), rel=0.03)

@@ -119,3 +119,30 @@ def test_budget_pacing_every_month_ends_on_budget(daily):
     (even,) = month.lines
     assert even.get_ydata()[0] == pytest.approx(budgets["2024-05"] / 31)
     assert [p.get_height() for p in monthly.patches] == [budgets[m] for m in sorted(budgets)]
+
+
+def test_weekday_ctr_by_hand_and_its_plot():
+    # Two weeks from Monday 1 April 2024; CTR 1% on weekdays and 2% on weekends; one holiday
+    # Wednesday with a 5% CTR that must be left out.
+    dates = pd.date_range("2024-04-01", periods=14)
+    weekend = dates.day_of_week >= 5
+    clicks = np.where(weekend, 200, 100)
+    clicks[2] = 500
+    df = pd.DataFrame({"date": dates, "spend": 100.0, "impressions": 10_000, "clicks": clicks, "acquisitions": 1, "holiday": (np.arange(14) == 2).astype(int)})
+    t = plots.weekday_ctr(df)
+    assert list(t.index) == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert t["days"].tolist() == [2, 2, 1, 2, 2, 2, 2]  # the holiday Wednesday is left out
+    np.testing.assert_allclose(t["ctr"], [0.01] * 5 + [0.02] * 2)
+    np.testing.assert_allclose(t["ctr_pooled"], t["ctr"])
+    assert t["weekend"].tolist() == [False] * 5 + [True] * 2
+    fig = plots.plot_weekday_ctr(df)
+    left, right = fig.axes[:2]
+    assert [tick.get_text() for tick in left.get_xticklabels()] == list(t.index)
+    assert "1.00% vs weekends 2.00%" in left.get_title()
+    assert right.get_xscale() == right.get_yscale() == "log"
+    assert sorted(c.get_label() for c in right.collections) == ["Mon-Fri", "Sat-Sun"]
+
+
+def test_weekends_have_a_higher_ctr_in_the_data(daily):
+    t = plots.weekday_ctr(daily)
+    assert t.loc[t["weekend"], "ctr"].min() > t.loc[~t["weekend"], "ctr"].max()
