@@ -30,21 +30,9 @@ from helpers.env import (
     month_calendar,
 )
 
-TRUTH = FunnelDraws.from_dict(data.TRUE_PARAMS)
+from funnel_fixtures import TRUTH, jittered_posterior  # tests/ is on sys.path under pytest
+
 OBS = {name: i for i, name in enumerate(OBS_NAMES)}
-
-
-def jittered_posterior(n_draws: int = 200, seed: int = 0) -> FunnelDraws:
-    """A stand-in for the fitted posterior: the ground truth plus independent jitter."""
-    rng = np.random.default_rng(seed)
-    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02, "clk_intercept": 0.05, "clk_slope": 0.01, "clk_holiday": 0.02, "clk_weekend": 0.02}
-    d = {k: v + sd.get(k, 0.0) * rng.standard_normal(n_draws) for k, v in data.TRUE_PARAMS.items()}
-    d["imp_alpha"] = data.TRUE_PARAMS["imp_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
-    d["clk_alpha"] = data.TRUE_PARAMS["clk_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
-    d["acq_rate"] = data.TRUE_PARAMS["acq_rate"] + 0.001 * rng.standard_normal(n_draws)
-    return FunnelDraws.from_dict(d)
-
-
 POSTERIOR = jittered_posterior()
 
 
