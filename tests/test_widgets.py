@@ -1,0 +1,137 @@
+"""Widgets and PPO plots, driven from Python: set widget values, check what was redrawn."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.plots import PPO_PANELS, LiveTrainingPlot, plot_ppo_diagnostics
+from helpers.widgets import ClipExplorer, clip_cases, clip_gradient, zero_gradient_regions
+
+# --- 04: the clip-epsilon explorer -------------------------------------------------------------
+
+
+def _patch(ax, gid):
+    (patch,) = [p for p in ax.patches if p.get_gid() == gid]
+    return patch
+
+
+def _line(ax, gid):
+    (line,) = [ln for ln in ax.lines if ln.get_gid() == gid]
+    return line
+
+
+def l_clip_by_hand(r, sign, eps):
+    return np.minimum(r * sign, np.clip(r, 1 - eps, 1 + eps) * sign)
+
+
+def test_explorer_slider_range_and_initial_drawing():
+    ex = ClipExplorer()
+    assert (ex.eps_slider.min, ex.eps_slider.max) == (0.05, 0.5)
+    assert ex.state["n_redraws"] == 1 and ex.state["eps"] == pytest.approx(0.2)
+    span = _patch(ex.ax, "trust_region")
+    assert span.get_x() == pytest.approx(0.8) and span.get_width() == pytest.approx(0.4)
+    line = _line(ex.ax, "l_clip")
+    np.testing.assert_allclose(line.get_ydata(), l_clip_by_hand(ex.ratio, 1, 0.2))
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.13, 0.3, 0.5])
+def test_moving_the_slider_moves_the_shaded_span_and_the_curve(eps):
+    ex = ClipExplorer()
+    ex.eps_slider.value = eps  # what a learner's drag does
+    assert ex.state["n_redraws"] == 2
+    assert ex.state["trust_region"] == pytest.approx((1 - eps, 1 + eps))
+    span = _patch(ex.ax, "trust_region")
+    assert span.get_x() == pytest.approx(1 - eps)
+    assert span.get_x() + span.get_width() == pytest.approx(1 + eps)
+    np.testing.assert_allclose(_line(ex.ax, "l_clip").get_ydata(), l_clip_by_hand(ex.ratio, 1, eps))
+    # A > 0: the gradient vanishes exactly above 1 + eps (to the grid's resolution).
+    step = ex.ratio[1] - ex.ratio[0]
+    ((start, end),) = ex.state["zero_gradient"]
+    assert 1 + eps < start <= 1 + eps + step + 1e-12 and end == pytest.approx(ex.ratio[-1])
+    assert f"{eps:.2f}" in ex.ax.get_title()
+
+
+def test_flipping_the_advantage_sign_moves_the_zero_gradient_region_below():
+    ex = ClipExplorer(eps=0.25)
+    ex.sign_toggle.value = -1
+    assert ex.state["sign"] == -1 and ex.state["n_redraws"] == 2
+    step = ex.ratio[1] - ex.ratio[0]
+    ((start, end),) = ex.state["zero_gradient"]
+    assert start == pytest.approx(ex.ratio[0]) and 0.75 - step - 1e-12 <= end < 0.75
+    hatched = _patch(ex.ax, "zero_grad_0")
+    assert hatched.get_x() == pytest.approx(start) and hatched.get_hatch() == "//"
+    np.testing.assert_allclose(_line(ex.ax, "l_clip").get_ydata(), l_clip_by_hand(ex.ratio, -1, 0.25))
+    # The flat (red) part of the curve is drawn only where the clip is active.
+    flat = _line(ex.ax, "l_clip_flat").get_ydata()
+    assert np.all(np.isnan(flat[ex.ratio > 0.75])) and np.all(np.isfinite(flat[ex.ratio < 0.74]))
+    cases = ex.state["cases"]
+    assert list(cases["clipped (no gradient)"]) == [True, False, False]
+    # Back to A > 0 and the region flips back above.
+    ex.sign_toggle.value = 1
+    assert ex.state["zero_gradient"][0][0] > 1.25
+
+
+def test_six_cases_table_is_computed_from_the_agent_objective():
+    t = clip_cases(0.2)
+    assert len(t) == 6
+    np.testing.assert_allclose(t["L_clip"], [0.5, 1.0, 1.2, -0.8, -1.0, -1.5])
+    np.testing.assert_allclose(t["gradient"], [1, 1, 0, 0, -1, -1])
+    assert t["clipped (no gradient)"].sum() == 2
+    with pytest.raises(ValueError, match="straddle"):
+        clip_cases(0.2, (0.9, 1.0, 1.5))
+
+
+def test_zero_gradient_regions_from_a_gradient_array():
+    r = np.arange(6.0)
+    assert zero_gradient_regions(r, np.array([0, 0, 1, 1, 0, 0])) == [(0.0, 1.0), (4.0, 5.0)]
+    assert zero_gradient_regions(r, np.ones(6)) == []
+    obj, grad = clip_gradient(np.array([0.5, 1.5]), 1.0, 0.2)
+    np.testing.assert_allclose(obj, [0.5, 1.2])
+    np.testing.assert_allclose(grad, [1.0, 0.0])
+
+
+# --- 04: PPO plots -------------------------------------------------------------------------------
+
+
+def _fake_history(n=12, shift=0.0):
+    steps = np.arange(1, n + 1) * 2048
+    return pd.DataFrame({
+        "global_step": steps,
+        "episode_return_mean": np.linspace(-1200, -200, n) + shift,
+        "value_loss": np.geomspace(1.0, 0.01, n),
+        "approx_kl": np.full(n, 0.01),
+        "clip_frac": np.full(n, 0.1),
+        "explained_variance": np.linspace(0, 0.95, n),
+        "action_std": np.linspace(1, 0.5, n),
+    })
+
+
+def test_plot_ppo_diagnostics_draws_every_panel_and_overlays_runs():
+    fig = plot_ppo_diagnostics({"eps=0.1": _fake_history(), "eps=0.3": _fake_history(shift=50)})
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == len(PPO_PANELS)
+    ret_ax = visible[0]
+    assert len(ret_ax.lines) == 2
+    np.testing.assert_allclose(ret_ax.lines[1].get_ydata(), _fake_history(shift=50)["episode_return_mean"])
+    assert [t.get_text() for t in ret_ax.get_legend().get_texts()] == ["eps=0.1", "eps=0.3"]
+    assert visible[1].get_yscale() == "log"
+
+
+def test_live_plot_callback_redraws_every_k_updates_and_once_at_the_end():
+    live = LiveTrainingPlot(every=5)
+    hist = _fake_history(12)
+    for rec in hist.to_dict("records"):
+        assert live(rec) is True  # never stops training
+    assert live.n_draws == 2  # after updates 5 and 10
+    live.finish()
+    assert live.n_draws == 3
+    ret_ax = live.fig.axes[0]
+    np.testing.assert_allclose(ret_ax.lines[0].get_ydata(), hist["episode_return_mean"])
+    live.finish()  # nothing new: no extra draw
+    assert live.n_draws == 3
