@@ -27,8 +27,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 env: $(VENV)/.installed
 
+# Serve the whole repository (data/, helpers/ visible) and open notebook 01. Jupyter refuses
+# to run as root unless told to (containers, CI machines): allow it only there.
+LAB_FLAGS := --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/01_the_marketing_problem.ipynb
+LAB_FLAGS += $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+
 lab: env
-	$(BIN)/jupyter lab notebooks/01_the_marketing_problem.ipynb
+	$(BIN)/jupyter lab $(LAB_FLAGS)
 
 test: env
 	TQDM_DISABLE=1 $(BIN)/python -m pytest
