@@ -793,7 +793,8 @@ def plot_budget_training(histories: pd.DataFrame | dict[str, pd.DataFrame], fig:
         ax.set_xlabel("training wall time (s)" if wall else "environment steps")
         if not wall:
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-    axes[0].legend(fontsize=7, loc="lower right")
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -939,3 +940,4 @@ def plot_new_data_costs(curves: dict[str, pd.DataFrame], levels: dict[str, float
     fig.suptitle("One more month of data: warm start vs from scratch", fontweight="bold")
     fig.tight_layout()
     return fig
+

@@ -170,6 +170,7 @@ class EpsilonLab:
         evaluator: where % of the optimum is measured (built once, shared by every run).
         levels: reference lines (name -> % of optimum), e.g. the baselines.
         eval_every: measure every this many updates.
+        num_envs: parallel months per run.
 
     ``runs`` holds one dict per run (``label, clip_eps, lr, seed, steps, final_pct, wall_s,
     curve``); ``state`` says what was last drawn: ``n_runs``, ``labels`` (legend order),
@@ -177,7 +178,8 @@ class EpsilonLab:
     """
 
     def __init__(self, draws, steps: int = 40_000, base_config=None, env_config=None, evaluator=None,
-                 levels: dict[str, float] | None = None, eval_every: int = 2, eps: float = 0.2, lr: float | None = None):
+                 levels: dict[str, float] | None = None, eval_every: int = 2, eps: float = 0.2, lr: float | None = None,
+                 num_envs: int | None = None):
         from helpers.baselines import Evaluator
 
         self.draws = draws
@@ -186,13 +188,14 @@ class EpsilonLab:
         self.evaluator = evaluator or Evaluator(draws, env_config, n_months=_training.N_EVAL_MONTHS)
         self.levels = dict(levels or {})
         self.eval_every = eval_every
+        self.num_envs = int(num_envs or _training.NUM_ENVS)
         lr = self.base_config.lr if lr is None else lr
         self.eps_slider = widgets.FloatSlider(value=eps, min=0.05, max=0.5, step=0.01, description="clip ε",
                                               readout_format=".2f", continuous_update=False)
         self.lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-4.5, max=-2, step=0.25, description="learning rate",
                                                 readout_format=".1e", continuous_update=False,
                                                 style={"description_width": "initial"})
-        batch = self.base_config.num_steps * _training.NUM_ENVS
+        batch = self.base_config.num_steps * self.num_envs
         self.steps_slider = widgets.IntSlider(value=int(steps), min=batch, max=max(int(steps) * 4, batch * 10), step=batch,
                                               description="env steps", continuous_update=False)
         self.seed_box = widgets.BoundedIntText(value=0, min=0, max=10_000, description="seed", layout=widgets.Layout(width="150px"))
@@ -226,8 +229,8 @@ class EpsilonLab:
         self._set_status(f"Training ε = {eps:.2f}, lr = {lr:.1e}, seed {seed} for {steps:,} steps ...")
         self.train_button.disabled = True
         try:
-            run = _training.train_budget_agent(self.draws, steps, config, self.env_config, evaluator=self.evaluator,
-                                               eval_every=self.eval_every)
+            run = _training.train_budget_agent(self.draws, steps, config, self.env_config, num_envs=self.num_envs,
+                                               evaluator=self.evaluator, eval_every=self.eval_every)
         except Exception as e:  # show it in the panel, then re-raise for the notebook / tests
             self._set_status(f"<b>Training failed:</b> {type(e).__name__}: {e}")
             raise
