@@ -690,8 +690,12 @@ class LiveTrainingPlot:
     def history(self) -> pd.DataFrame:
         return pd.DataFrame(self.records)
 
-    def draw(self) -> plt.Figure:
+    def _plot(self) -> None:
+        """Draw the panels onto ``self.fig`` (subclasses draw other panels)."""
         plot_ppo_diagnostics(self.history, fig=self.fig, smooth=self.smooth)
+
+    def draw(self) -> plt.Figure:
+        self._plot()
         if self.title:
             self.fig.suptitle(self.title, fontweight="bold")
             self.fig.tight_layout()
@@ -811,22 +815,8 @@ class LiveBudgetPlot(LiveTrainingPlot):
         self.levels = levels
         self.fig.set_size_inches(15, 6.4)
 
-    def draw(self) -> plt.Figure:
+    def _plot(self) -> None:
         plot_budget_training(self.history, fig=self.fig, smooth=self.smooth, levels=self.levels)
-        if self.title:
-            self.fig.suptitle(self.title, fontweight="bold")
-            self.fig.tight_layout()
-        self.n_draws += 1
-        self._drawn_at = len(self.records)
-        from IPython import get_ipython
-        from IPython.display import display
-
-        if get_ipython() is not None:
-            if self._handle is None:
-                self._handle = display(self.fig, display_id=True)
-            else:
-                self._handle.update(self.fig)
-        return self.fig
 
 
 def plot_seed_band(curves: dict[str, list[pd.DataFrame]], x: str = "step", levels: dict[str, float] | None = None,

@@ -25,6 +25,14 @@ def _in_ipython() -> bool:
     return get_ipython() is not None
 
 
+def _show_in(output, fig) -> None:
+    """Replace what ``output`` (an ``ipywidgets.Output``) shows by ``fig``; a no-op outside IPython."""
+    if _in_ipython():
+        output.clear_output(wait=True)
+        with output:
+            display(fig)
+
+
 # --- 04: the clip-epsilon explorer -----------------------------------------------------------
 
 from helpers.ppo import clipped_surrogate_objective  # noqa: E402  (section-local import)
@@ -140,10 +148,7 @@ class ClipExplorer:
             "cases": cases,
             "n_redraws": self.state["n_redraws"] + 1,
         }
-        if _in_ipython():
-            self.output.clear_output(wait=True)
-            with self.output:
-                display(self.fig)
+        _show_in(self.output, self.fig)
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -289,10 +294,7 @@ class EpsilonLab:
             ax.legend(fontsize=7, loc="lower right")
         self.fig.tight_layout()
         self.state.update(n_runs=len(self.runs), labels=[r["label"] for r in self.runs], n_redraws=self.state["n_redraws"] + 1)
-        if _in_ipython():
-            self.output.clear_output(wait=True)
-            with self.output:
-                display(self.fig)
+        _show_in(self.output, self.fig)
 
     def _ipython_display_(self) -> None:
         display(self.widget)
