@@ -137,6 +137,7 @@ def summarise(prefix: str, runs: list[dict], out: dict) -> None:
     out[f"{prefix}_pct_of_optimum_by_seed"] = [round(float(f), 3) for f in finals]
     out[f"{prefix}_best_measured_pct_max"] = float(max(max(p["pct_of_optimum"] for p in r["curve"]) for r in runs))
     out[f"{prefix}_train_wall_s_mean"] = float(walls.mean())
+    out[f"{prefix}_train_wall_s_by_seed"] = [round(float(w), 2) for w in walls]
     out[f"{prefix}_steps"] = int(runs[0]["steps"])
     out[f"{prefix}_steps_per_s_mean"] = float(np.mean([r["steps"] / r["wall_s"] for r in runs]))
     out[f"{prefix}_seeds_reaching_99"] = int(sum(h is not None for h in hits))
@@ -160,6 +161,36 @@ def clean(obj):
     return obj
 
 
+def derive(out: dict) -> dict:
+    """Ratios and target verdicts from the summary figures (in place; also used by ``--rederive``)."""
+    ours_seeds = len(out["seeds"])
+    out["target_99_within_20s_met"] = out["ours_time_to_99_s_max"] is not None and out["ours_time_to_99_s_max"] <= TARGET_FIRST_WITHIN_S
+    out["target_995_at_end_met"] = out["ours_pct_of_optimum_mean"] >= TARGET_END
+    out["target_ahead_of_human_met"] = out["ours_pct_of_optimum_min"] > out["human_pct"]
+    if "sb3_pct_of_optimum_mean" not in out:
+        return out
+    out["pct_diff_ours_minus_sb3_equal_steps"] = out["ours_equal_budget_pct_of_optimum_mean"] - out["sb3_pct_of_optimum_mean"]
+    out["wall_ratio_ours_over_sb3_equal_steps"] = out["ours_equal_budget_train_wall_s_mean"] / out["sb3_train_wall_s_mean"]
+    out["steps_per_s_ratio_ours_over_sb3"] = out["ours_equal_budget_steps_per_s_mean"] / out["sb3_steps_per_s_mean"]
+    out["target_ahead_of_sb3_equal_steps_met"] = out["pct_diff_ours_minus_sb3_equal_steps"] > 0
+    ours_t = out["ours_time_to_99_s_max"]  # every seed reached 99% (else None)
+    out["sb3_never_reached_99_within_steps"] = out["sb3_seeds_reaching_99"] == 0
+    out["time_to_99_ratio_ours_over_sb3"] = None
+    out["time_to_99_ratio_upper_bound_ours_over_sb3"] = None
+    if out["sb3_seeds_reaching_99"] == ours_seeds and out["sb3_time_to_99_s_max"] and ours_t:
+        out["time_to_99_ratio_ours_over_sb3"] = out["ours_time_to_99_s_mean"] / out["sb3_time_to_99_s_mean"]
+        out["target_time_to_99_ratio_met"] = out["time_to_99_ratio_ours_over_sb3"] <= 0.2
+    elif out["sb3_never_reached_99_within_steps"] and ours_t:
+        # SB3 trained for its whole budget without reaching 99%: whenever it gets there, it takes longer
+        # than that, so our slowest seed's time over SB3's shortest run bounds the ratio from above.
+        walls = out.get("sb3_train_wall_s_by_seed") or [out["sb3_train_wall_s_mean"]]
+        out["time_to_99_ratio_upper_bound_ours_over_sb3"] = ours_t / min(walls)
+        out["target_time_to_99_ratio_met"] = out["time_to_99_ratio_upper_bound_ours_over_sb3"] <= 0.2
+    else:
+        out["target_time_to_99_ratio_met"] = None  # mixed: some SB3 seeds reached 99%, some did not
+    return out
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=training.DEFAULT_STEPS, help="env steps of our default run")
@@ -171,7 +202,13 @@ def main(argv=None) -> dict:
     p.add_argument("--skip-sb3", action="store_true", help="time our PPO only")
     p.add_argument("--quick-posterior", action="store_true", help="use the quick posterior (as COURSE_QUICK=1)")
     p.add_argument("--out", type=Path, default=OUT_PATH)
+    p.add_argument("--rederive", action="store_true", help="recompute ratios and verdicts of the existing --out file, no training")
     args = p.parse_args(argv)
+    if args.rederive:
+        out = clean(derive(json.loads(args.out.read_text())))
+        print(json.dumps(out, indent=2))
+        atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
+        return out
     sb3_steps = args.sb3_steps or args.steps
 
     draws = load_posterior(quick=args.quick_posterior)
@@ -212,29 +249,11 @@ def main(argv=None) -> dict:
         "holiday_rule_pct": base["holiday rule (2x)"],
     }
     summarise("ours", ours, out)
-    targets = {
-        "target_99_within_20s_met": all((h := first_reach(r["curve"], TARGET_FIRST)) is not None and h["train_wall_s"] <= TARGET_FIRST_WITHIN_S for r in ours),
-        "target_995_at_end_met": out["ours_pct_of_optimum_mean"] >= TARGET_END,
-        "target_ahead_of_human_met": out["ours_pct_of_optimum_min"] > base["historical (human)"],
-    }
     if sb3:
         summarise("ours_equal_budget", ours_equal, out)
         summarise("sb3", sb3, out)
         out["equal_budget_steps"] = sb3_steps
-        out["pct_diff_ours_minus_sb3_equal_steps"] = out["ours_equal_budget_pct_of_optimum_mean"] - out["sb3_pct_of_optimum_mean"]
-        out["wall_ratio_ours_over_sb3_equal_steps"] = out["ours_equal_budget_train_wall_s_mean"] / out["sb3_train_wall_s_mean"]
-        out["steps_per_s_ratio_ours_over_sb3"] = out["ours_equal_budget_steps_per_s_mean"] / out["sb3_steps_per_s_mean"]
-        if out["sb3_time_to_99_s_mean"] and out["ours_time_to_99_s_mean"]:
-            out["time_to_99_ratio_ours_over_sb3"] = out["ours_time_to_99_s_mean"] / out["sb3_time_to_99_s_mean"]
-        else:
-            out["time_to_99_ratio_ours_over_sb3"] = None
-        targets["target_ahead_of_sb3_equal_steps_met"] = out["pct_diff_ours_minus_sb3_equal_steps"] > 0
-        ratio = out["time_to_99_ratio_ours_over_sb3"]
-        # Met when our time to 99% is <= 0.2x SB3's; when SB3 never reached 99% this is only "not
-        # contradicted" within the steps it was given (the issue asks for 1M steps to call it).
-        targets["target_time_to_99_ratio_met"] = (ratio is not None and ratio <= 0.2) or (out["sb3_seeds_reaching_99"] == 0 and out["ours_seeds_reaching_99"] == len(ours))
-        targets["sb3_never_reached_99_within_steps"] = out["sb3_seeds_reaching_99"] == 0
-    out.update(targets)
+    derive(out)
     out["bench_wall_s"] = time.perf_counter() - t_all
     out["cpu_count"] = os.cpu_count()
     out["load_avg_1min_start"] = load_start

@@ -23,8 +23,9 @@ months, common random numbers, ~0.02-0.1 s) is the number that matters, so
 :class:`OptimumTracker` measures it every ``eval_every`` updates. Its time is *not* counted as
 training time: ``train_wall_s`` is the wall time of rollouts and updates only.
 
-Caches (``build/cache/training/``). Every cache file is written atomically
-(:func:`helpers.data.atomic_path`) and carries a **key**: the PPO and environment configs, the
+Caches (``build/cache/training/``). Every cache file is written atomically (JSON through
+:func:`helpers.data.atomic_write_text`, agents through ``PPO.save``: a temporary file, then a
+rename) and carries a **key**: the PPO and environment configs, the
 step budget, the evaluation settings, a fingerprint of the posterior draws
 (:func:`draws_fingerprint`) and of the code that produced it (:func:`code_fingerprint`:
 ``env.py``, ``baselines.py``, ``ppo.py`` and this file). When read back it is used only if the
