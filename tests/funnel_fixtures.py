@@ -18,3 +18,14 @@ def jittered_posterior(n_draws: int = 200, seed: int = 0) -> FunnelDraws:
     d["clk_alpha"] = data.TRUE_PARAMS["clk_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
     d["acq_rate"] = data.TRUE_PARAMS["acq_rate"] + 0.001 * rng.standard_normal(n_draws)
     return FunnelDraws.from_dict(d)
+
+
+def tiny_budget_ppo(num_envs: int = 16):
+    """A tiny, fast PPO set-up for the budget env: ``(config, num_envs, transitions per update)``.
+
+    16 months x 8 days = 128 transitions per update.
+    """
+    from helpers import training
+
+    config = training.budget_ppo_config(num_steps=8, num_epochs=2, num_minibatches=2)
+    return config, num_envs, config.num_steps * num_envs

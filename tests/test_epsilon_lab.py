@@ -12,15 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import data, plots, training
+from helpers import plots, training
 from helpers.baselines import Evaluator
-from helpers.bayes import FunnelDraws
 from helpers.widgets import EpsilonLab
 
-TRUTH = FunnelDraws.from_dict(data.TRUE_PARAMS)
-TINY = training.budget_ppo_config(num_steps=8, num_epochs=2, num_minibatches=2)
-ENVS = 16
-BATCH = TINY.num_steps * ENVS
+from funnel_fixtures import TRUTH, tiny_budget_ppo  # tests/ is on sys.path under pytest
+
+TINY, ENVS, BATCH = tiny_budget_ppo()
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,9 @@ from helpers.baselines import Evaluator, HolidayRule, even_pacing, expected_dail
 from helpers.bayes import FunnelDraws
 from helpers.env import EnvConfig
 
-TRUTH = FunnelDraws.from_dict(data.TRUE_PARAMS)
-# Tiny and fast: 16 months x 8 days = 128 transitions per update.
-TINY = training.budget_ppo_config(num_steps=8, num_epochs=2, num_minibatches=2)
-TINY_ENVS = 16
-BATCH = TINY.num_steps * TINY_ENVS
+from funnel_fixtures import TRUTH, tiny_budget_ppo  # tests/ is on sys.path under pytest
+
+TINY, TINY_ENVS, BATCH = tiny_budget_ppo()
 
 
 @pytest.fixture(scope="module")
