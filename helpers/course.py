@@ -7,13 +7,22 @@
   ``build/course/``. It stops at the first failure, shows the failing cell and exits non-zero.
 
 The runner never writes into ``notebooks/``: the committed notebooks stay without outputs.
+``python -m helpers.course --student`` (``make student``) writes solution-free copies of the
+notebooks into ``build/student/`` for handing out (:func:`write_student_copies`).
+
+A hang must be a readable failure, never a stuck CI: every cell has a time limit
+(:data:`CELL_TIMEOUT_S`), and when a cell runs past it the runner first makes the kernel write
+every thread's Python stack (``faulthandler``, registered at kernel start-up on ``SIGUSR1``),
+prints it, then fails with ``CellTimeoutError`` (its ``kernel_stacks`` holds the dump).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -27,6 +36,8 @@ BUILD_DIR = ROOT / "build" / "course"
 KERNEL_NAME = "python3"
 #: Per-cell limit in seconds: generous, because a full-mode fit or training run is one cell.
 CELL_TIMEOUT_S = 900
+#: The signal on which the kernel dumps every thread's stack (None where there is no SIGUSR1).
+STACK_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 
 def course_notebooks(directory: str | os.PathLike = NOTEBOOKS_DIR) -> list[Path]:
@@ -75,6 +86,46 @@ def _kernel_manager(socket_dir: str):
     return AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=os.path.join(socket_dir, "kernel"))
 
 
+def _stack_dump_setup(path: Path) -> str:
+    """One line the kernel runs at start-up (IPython ``exec_lines``: no execution count, no name
+    left in the user's namespace): on :data:`STACK_SIGNAL`, ``faulthandler`` writes every
+    thread's Python stack to ``path``. It works even when the main thread is stuck in C code."""
+    return (f"__import__('faulthandler').register(__import__('signal').SIGUSR1, "
+            f"file=open({str(path)!r}, 'w'), all_threads=True)")
+
+
+def _client_class():
+    """``nbclient.NotebookClient`` that, on a cell timeout, collects the kernel's stacks first."""
+    from nbclient import NotebookClient
+    from nbclient.util import ensure_async
+
+    class CourseClient(NotebookClient):
+        stack_file: Path | None = None
+        kernel_stacks: str = ""
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            self.kernel_stacks = await self._dump_kernel_stacks()
+            return await super()._async_handle_timeout(timeout, cell)
+
+        async def _dump_kernel_stacks(self, wait_s: float = 10.0) -> str:
+            if STACK_SIGNAL is None or self.stack_file is None or self.km is None:
+                return "(no stack dump on this platform)"
+            try:
+                await ensure_async(self.km.signal_kernel(STACK_SIGNAL))
+            except Exception as exc:  # the kernel may be gone already
+                return f"(could not signal the kernel: {type(exc).__name__}: {exc})"
+            text, deadline = "", time.monotonic() + wait_s
+            while time.monotonic() < deadline:  # wait until the dump is written and stops growing
+                await asyncio.sleep(0.25)
+                new = self.stack_file.read_text() if self.stack_file.exists() else ""
+                if new and new == text:
+                    break
+                text = new
+            return text or f"(the kernel wrote no stacks within {wait_s:.0f} s)"
+
+    return CourseClient
+
+
 def execute_notebook(
     path: str | os.PathLike,
     quick: bool,
@@ -99,27 +150,34 @@ def execute_notebook(
             source and the traceback.
         nbclient.exceptions.CellTimeoutError / DeadKernelError: a cell ran past ``timeout`` / the
             kernel died. All three carry ``err.notebook``, the notebook executed so far; the kernel
-            is shut down in every case.
+            is shut down in every case. A timeout also carries ``err.kernel_stacks``, every
+            thread's stack in the kernel when the limit passed (printed to stderr as well).
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
     with _course_environment(quick), tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
-        client = NotebookClient(
+        stack_file = Path(sockets) / "kernel-stacks.txt"
+        client = _client_class()(
             nb,
             km=_kernel_manager(sockets),
             timeout=timeout,
             kernel_name=KERNEL_NAME,
             resources={"metadata": {"path": str(cwd)}},
+            extra_arguments=[f"--IPKernelApp.exec_lines={_stack_dump_setup(stack_file)}"] if STACK_SIGNAL else [],
         )
+        client.stack_file = stack_file
         try:
             # TRAP: nbclient only shuts down kernels it created itself; this one we created, so
             # ask for the shutdown explicitly or every call leaks a kernel process.
             client.execute(cleanup_kc=True)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
             err.notebook = nb  # executed up to the failing cell (its outputs included)
+            if isinstance(err, CellTimeoutError):
+                err.kernel_stacks = client.kernel_stacks
+                print(f"{Path(path).name}: a cell ran past its {timeout} s limit; every thread of the kernel was at:\n"
+                      f"{client.kernel_stacks}", file=sys.stderr, flush=True)
             raise
     if output_path is not None:
         atomic_write_text(output_path, nbformat.writes(nb))
@@ -167,16 +225,67 @@ def run_course(notebooks: list[Path], out_dir: str | os.PathLike = BUILD_DIR, qu
     return 0
 
 
+# --- student copies (`make student`) ---------------------------------------------------------
+
+#: Where ``make student`` writes the solution-free notebooks.
+STUDENT_DIR = ROOT / "build" / "student"
+#: Cells with this tag hold an exercise's solution (hidden in the course, removed for students).
+SOLUTION_TAG = "solution"
+
+
+def is_solution(cell) -> bool:
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def student_copy(nb):
+    """``nb`` without its solution cells, outputs and execution counts (a new notebook).
+
+    The learner cells (``answer_N = None``) and the checks stay: in a student copy every check
+    says "not answered yet" until the learner answers, and the notebook still runs top to bottom.
+    """
+    import copy
+
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in out.cells if not is_solution(c)]
+    for cell in out.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return out
+
+
+def write_student_copies(out_dir: str | os.PathLike = STUDENT_DIR, notebooks: list[Path] | None = None) -> list[Path]:
+    """Write a :func:`student_copy` of every course notebook into ``out_dir`` (atomically).
+
+    The copies read their data through ``helpers.data`` (absolute paths), so they run from any
+    folder: hand out the folder, or copy its notebooks over ``notebooks/`` in the learners'
+    clones (TEACHING.md).
+    """
+    import nbformat
+
+    written = []
+    for path in notebooks or course_notebooks():
+        target = Path(out_dir) / Path(path).name
+        atomic_write_text(target, nbformat.writes(student_copy(nbformat.read(path, as_version=4))))
+        written.append(target)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.course [NOTEBOOK ...] [--quick] [--out DIR]``; default: all, full mode."""
+    """``python -m helpers.course [NOTEBOOK ...] [--quick] [--out DIR] [--student]``; default: all, full mode."""
     parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: notebooks/[0-9]*.ipynb in order)")
     parser.add_argument("--quick", action="store_true", help="COURSE_QUICK=1, as the tests run them")
-    parser.add_argument("--out", type=Path, default=BUILD_DIR, help=f"output folder (default: {BUILD_DIR.relative_to(ROOT)})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output folder (default: {BUILD_DIR.relative_to(ROOT)}, or {STUDENT_DIR.relative_to(ROOT)} with --student)")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="per-cell limit in seconds")
+    parser.add_argument("--student", action="store_true", help="write solution-free copies instead of running (make student)")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or course_notebooks()
-    return run_course(notebooks, out_dir=args.out, quick=args.quick, timeout=args.timeout)
+    if args.student:
+        for path in write_student_copies(args.out or STUDENT_DIR, notebooks):
+            print(f"wrote {path}")
+        return 0
+    return run_course(notebooks, out_dir=args.out or BUILD_DIR, quick=args.quick, timeout=args.timeout)
 
 
 if __name__ == "__main__":

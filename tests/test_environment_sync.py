@@ -1,9 +1,14 @@
-"""environment.yml (the conda route) and pyproject.toml (the pip route) name the same packages.
+"""pyproject.toml (the ranges), uv.lock (the exact versions `make lab`/`make test` install) and
+environment.yml (the conda route) describe the same environment.
 
-pyproject.toml's ``dependencies`` plus the ``test`` and ``compare`` extras (what ``make test``
-installs) must equal environment.yml's conda-forge packages plus its ``pip:`` section, after
-mapping the few names that differ between PyPI and conda-forge, and the version constraints of
-each package must agree. Add a dependency to one file and not the other, and this fails.
+* pyproject.toml's ``dependencies`` plus the ``test`` and ``compare`` extras (what ``make test``
+  installs) must equal environment.yml's conda-forge packages plus its ``pip:`` section, after
+  mapping the few names that differ between PyPI and conda-forge, with the same version ranges;
+* uv.lock must have been resolved from exactly these requirements (its record of the project's
+  ``requires-dist`` equals pyproject.toml's; otherwise ``uv sync --locked`` refuses), and every
+  version it pins must satisfy the ranges of both files;
+* the Python versions agree: pyproject's ``requires-python``, the lock's, environment.yml's.
+Add a dependency to one file and not the others, and this fails; `make lock` refreshes uv.lock.
 """
 
 from __future__ import annotations
@@ -107,15 +112,82 @@ def test_package_sets_and_versions_agree():
 def test_python_version_agrees():
     requires = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
     _, python = environment_requirements()
-    assert python == "3.11"
-    assert f"{python}.0" in requires
+    assert python == "3.12"  # what CI tests
+    assert f"{python}.0" in requires and "3.13.0" in requires and "3.11.9" not in requires
+    assert SpecifierSet(lock()["requires-python"]) == requires
 
 
-def test_torch_is_pinned_to_the_cpu_build_of_2_13_0():
-    pip_side = pyproject_requirements()
-    assert str(pip_side["pytorch"]) == "==2.13.0"
+def test_the_conda_route_takes_the_cpu_build_of_torch():
     line = next(d for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"] if isinstance(d, str) and d.startswith("pytorch"))
-    assert line.replace(" ", "") == "pytorch=2.13.0=cpu_*"
+    assert line.split("#")[0].split()[-1] == "cpu_*"
+
+
+# --- uv.lock --------------------------------------------------------------------------------
+
+
+def lock(path: Path = ROOT / "uv.lock") -> dict:
+    return tomllib.loads(path.read_text())
+
+
+def locked_versions(lock_data: dict) -> dict[str, list[str]]:
+    """PEP 503 name -> the versions uv.lock pins (several only where markers split a package)."""
+    out: dict[str, list[str]] = {}
+    for pkg in lock_data["package"]:
+        if "version" in pkg:
+            out.setdefault(normalise(pkg["name"]), []).append(pkg["version"])
+    return out
+
+
+def lock_requirements(lock_data: dict) -> set[tuple[str, str, str]]:
+    """(name, specifier, marker) of the project's own requirements, as uv.lock recorded them."""
+    root = next(p for p in lock_data["package"] if p.get("source", {}).get("editable") == ".")
+    return {(normalise(r["name"]), str(SpecifierSet(r.get("specifier", ""))), r.get("marker", "")) for r in root["metadata"]["requires-dist"]}
+
+
+def pyproject_lines(path: Path = ROOT / "pyproject.toml") -> set[tuple[str, str, str]]:
+    """(name, specifier, marker) of every requirement in pyproject.toml, extras included."""
+    project = tomllib.loads(path.read_text())["project"]
+    out = {(normalise(Requirement(line).name), str(Requirement(line).specifier), "") for line in project["dependencies"]}
+    for extra, lines in project["optional-dependencies"].items():
+        out |= {(normalise(Requirement(line).name), str(Requirement(line).specifier), f"extra == '{extra}'") for line in lines}
+    return out
+
+
+def test_the_lock_was_resolved_from_pyproject():
+    """uv.lock records the requirements it was resolved from; they must be pyproject's, exactly."""
+    recorded, declared = lock_requirements(lock()), pyproject_lines()
+    assert recorded == declared, (
+        f"uv.lock is out of date (run `make lock`): only in pyproject.toml {sorted(declared - recorded)}, "
+        f"only in uv.lock {sorted(recorded - declared)}"
+    )
+
+
+def test_every_locked_version_satisfies_pyproject_and_environment_yml():
+    pinned = locked_versions(lock())
+    conda_side, _ = environment_requirements()
+    conda_to_pypi = {v: k for k, v in PYPI_TO_CONDA.items()}
+    bad = []
+    for name, spec in pyproject_requirements().items():
+        pypi = conda_to_pypi.get(name, name)
+        assert pypi in pinned, f"{pypi} is required but not pinned in uv.lock (run `make lock`)"
+        for version in pinned[pypi]:
+            for where, s in (("pyproject.toml", spec), ("environment.yml", conda_side[name])):
+                if version not in s:
+                    bad.append(f"{pypi} {version} (uv.lock) outside {where}'s {s}")
+    assert bad == []
+
+
+def test_the_lock_pins_the_stack_the_course_teaches():
+    pinned = locked_versions(lock())
+    major = {name: {int(v.split(".")[0]) for v in pinned[name]} for name in ("pymc", "arviz", "torch")}
+    assert major == {"pymc": {6}, "arviz": {1}, "torch": {2}}
+    assert all(len(v) == 1 for k, v in pinned.items() if k in {"pymc", "arviz", "torch", "nutpie", "numpy"})  # one version each
+
+
+def test_a_stale_lock_is_detected(tmp_path):
+    text = (ROOT / "pyproject.toml").read_text().replace('"numpy>=2.1"', '"numpy>=2.1",\n    "polars>=1"')
+    (tmp_path / "pyproject.toml").write_text(text)
+    assert pyproject_lines(tmp_path / "pyproject.toml") - lock_requirements(lock()) == {("polars", ">=1", "")}
 
 
 def test_environment_uses_conda_forge():
@@ -143,7 +215,7 @@ def test_pip_section_and_name_map_are_understood(tmp_path):
     env.write_text(
         "channels: [conda-forge]\n"
         "dependencies:\n"
-        "  - python=3.11\n"
+        "  - python=3.12\n"
         "  - pip\n"
         "  - pytorch=2.13.0=cpu_*\n"
         "  - scipy>=1.11\n"
@@ -152,13 +224,13 @@ def test_pip_section_and_name_map_are_understood(tmp_path):
         "      - torch==2.13.0\n"
     )
     reqs, python = environment_requirements(env)
-    assert python == "3.11"
+    assert python == "3.12"
     assert reqs == {"pytorch": SpecifierSet("==2.13.0"), "scipy": SpecifierSet(">=1.11"), "some-package": SpecifierSet(">=1.0")}
 
 
 @pytest.mark.parametrize(
     "spec,name,version",
-    [("pytorch=2.13.0=cpu_*", "pytorch", "=2.13.0"), ("pymc>=5.16,<6", "pymc", ">=5.16,<6"), ("pip", "pip", ""), ("Stable_Baselines3 >=2.3", "stable-baselines3", ">=2.3")],
+    [("pytorch=2.13.0=cpu_*", "pytorch", "=2.13.0"), ("pytorch >=2.15,<3 cpu_*", "pytorch", ">=2.15,<3"), ("pymc>=6.4,<7", "pymc", ">=6.4,<7"), ("pip", "pip", ""), ("Stable_Baselines3 >=2.3", "stable-baselines3", ">=2.3")],
 )
 def test_conda_specs_split_into_name_and_version(spec, name, version):
     assert split_conda_spec(spec) == (name, version)

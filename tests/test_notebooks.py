@@ -12,6 +12,7 @@ The notebooks are discovered at collection time, so a new notebook is tested as 
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from helpers import course
 ALL_NOTEBOOKS = sorted(course.NOTEBOOKS_DIR.glob("*.ipynb"), key=lambda p: p.name)
 COURSE_NOTEBOOKS = course.course_notebooks()
 CELL_TIMEOUT_S = 900  # per cell: generous, a quick-mode fit on a busy 2-core machine can be slow
+#: warnings that say a notebook uses an API on its way out
+OUTDATED_API = re.compile(r"(PendingDeprecation|Deprecation|Future|Migration|Pandas\d+)Warning")
 
 
 def ids(paths):
@@ -91,6 +94,10 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(path):
     assert all(c.execution_count is not None for c in code), f"{path.name}: not every code cell ran"
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert errors == []
+    # the course teaches the current APIs: no deprecation (or ArviZ migration) warning in any output
+    warned = [(i, o.text.strip()[:300]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "stream" and OUTDATED_API.search(o.text)]
+    assert warned == [], f"{path.name}: warnings about outdated APIs (cell index, text): {warned}"
     assert path.read_bytes() == committed, "the runner must not write into notebooks/"
 
 
