@@ -8,14 +8,16 @@ What it offers, in the order notebook 02 uses it:
 
 * :func:`build_funnel_model` -- both regressions and the acquisition rate as ONE PyMC model
   (centred log predictors; ``likelihood="poisson"`` gives the strawman), :class:`Priors`;
-* :func:`find_map` -- the point estimate ("one line");
 * :func:`sample_model` / :func:`fit_funnel` -- NUTS with nutpie (default, chosen by
   ``benchmarks/bench_bayes.py``) or PyMC's own, 4 chains (:class:`FitSettings`), then
   :func:`check_convergence` (r_hat, bulk ESS, divergences) and :func:`add_natural_scale`;
 * :func:`load_idata` / :func:`load_posterior` -- the cached posterior (``build/cache/``,
   NetCDF, keyed on the data file's hash, the model version, the priors and the settings;
-  stale or damaged caches are refitted) as InferenceData or as :class:`FunnelDraws`;
-* :func:`build_campaign_model` -- the impressions regression per campaign (external data).
+  stale or damaged caches are refitted) as an ArviZ ``DataTree`` or as :class:`FunnelDraws`;
+* :func:`build_campaign_model` -- the impressions regression per campaign (external data);
+* several channels (notebook 06): :func:`channel_data`, :func:`build_channel_model` (partial
+  pooling, optional adstock), :class:`ChannelDraws`, and :func:`load_channel_idata` /
+  :func:`load_channel_posterior`, cached like the funnel (:func:`channel_fit_settings`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -155,12 +158,14 @@ class FunnelDraws:
 # =====================================================================================
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = ROOT / "build" / "cache"
+#: Every cache of the course lives under here (posteriors; helpers.training adds trained runs).
+#: ``COURSE_CACHE_DIR`` moves it (benchmarks/bench_course.py times the course with empty caches).
+CACHE_DIR = Path(os.environ.get("COURSE_CACHE_DIR") or ROOT / "build" / "cache")
 
 #: Bump when the model's structure changes: every cache written under another key is stale.
-MODEL_VERSION = "funnel-nb-centred/3-weekend"
+MODEL_VERSION = "funnel-nb-centred/4-count-regression"
 #: Bump when what the cache file holds, or how it is checksummed, changes.
-CACHE_FORMAT = "2"
+CACHE_FORMAT = "3"  # 3: ArviZ 1 DataTree written by xarray (h5netcdf)
 
 #: The course's default sampler, chosen by measurement (``benchmarks/bench_bayes.py``, figures in
 #: build/bench/bench_bayes.json): from a cold start (empty compile caches, 2 shared cores) nutpie
@@ -219,6 +224,13 @@ class Priors:
     cv_sigma: float = 0.5  # HalfNormal: day-to-day noise below ~100% (2 sd)
     acq_a: float = 1.0  # Beta(1, 1): any acquisition rate equally plausible
     acq_b: float = 1.0
+    # several channels (notebook 06): how far one channel's elasticity sits from the others',
+    # the mean of a Gamma(2, 2 / 0.2) prior: channels differ by ~0.1-0.2 in elasticity
+    pooled_slope_sigma: float = 0.2
+    # carryover (adstock) share theta ~ Beta(1, 3): most prior mass on little carryover (mean
+    # 0.25), none ruled out; theta = 0.5 means half of today's effect comes from earlier days.
+    adstock_a: float = 1.0
+    adstock_b: float = 3.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -239,6 +251,8 @@ class FitSettings:
     # nutpie only: "numba" (default; vs "jax": compiles ~10x slower, samples ~5x faster) or "jax"
     # (needs the optional jax package; see benchmarks/bench_bayes.py for the trade-off)
     nutpie_backend: str = "numba"
+    # PyMC's own NUTS only: PyTensor's backend, "numba" (PyMC 6's default) or "c" (PyMC 5's)
+    pymc_backend: str = "numba"
     chains: int = 4
     tune: int = 1000
     draws: int = 1000
@@ -253,6 +267,8 @@ class FitSettings:
             raise ValueError(f"FitSettings.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.nutpie_backend not in ("numba", "jax"):
             raise ValueError(f"FitSettings.nutpie_backend must be 'numba' or 'jax', got {self.nutpie_backend!r}")
+        if self.pymc_backend not in ("numba", "c"):
+            raise ValueError(f"FitSettings.pymc_backend must be 'numba' or 'c', got {self.pymc_backend!r}")
         if self.chains < 2:
             raise ValueError("FitSettings.chains must be >= 2: r_hat needs several chains")
 
@@ -320,6 +336,78 @@ def _weekend(df: pd.DataFrame) -> np.ndarray:
     return weekend_flags(df["date"]).astype(float)
 
 
+def count_regression(
+    prefix: str,
+    observed: np.ndarray,
+    log_x_c: np.ndarray,
+    *,
+    intercept_mu: float,
+    dims: str,
+    priors: Priors = PRIORS,
+    effects: dict[str, tuple[np.ndarray, float]] | None = None,
+    group: tuple[np.ndarray, str] | None = None,
+    pool_slopes: bool = False,
+    likelihood: str = "negative_binomial",
+):
+    """One count regression with a log link, added to the PyMC model of the current context.
+
+    The building block of every model in the course (the funnel's two regressions, the
+    campaigns of notebook 02, the channels of notebook 06). For observation ``i`` (arrays of
+    shape ``(n,)``) in group ``g_i``::
+
+        log mu[i] = {prefix}_intercept_c[g_i] + {prefix}_slope[g_i] * log_x_c[i]
+                    + sum over effects k of {prefix}_{k} * flag_k[i]
+        observed[i] ~ NegativeBinomial(mu[i], alpha = 1 / {prefix}_cv[g_i]**2)    (or Poisson(mu[i]))
+
+    Args:
+        log_x_c: the centred log predictor (so the intercept is the log of a typical count).
+        intercept_mu: prior mean of the centred intercept (sd ``priors.intercept_sigma``).
+        effects: ``{name: (flags, prior sd)}``: additive log-scale terms, ``Normal(0, sd)``.
+        group: ``(codes, dim)``: one intercept, slope and cv per group (codes index ``dim``'s
+            coordinate); ``None``: one regression.
+        pool_slopes: with ``group``, partial pooling of the slopes: ``{prefix}_slope[g] =
+            {prefix}_slope_mu + {prefix}_slope_sigma * {prefix}_slope_z[g]`` (non-centred: right
+            when the groups' data are weak next to the population; where every group has plenty,
+            leave the slopes unpooled), ``slope_mu ~ Normal(slope_mu, slope_sigma)``,
+            ``slope_sigma ~ HalfNormal(pooled_slope_sigma)``, ``slope_z ~ Normal(0, 1)``.
+    Returns:
+        ``mu``, the mean of every observation (a PyTensor expression).
+    """
+    import pymc as pm
+
+    p = priors
+    gdim = group[1] if group is not None else None
+    idx = group[0] if group is not None else slice(None)
+    a = pm.Normal(f"{prefix}_intercept_c", intercept_mu, p.intercept_sigma, dims=gdim)
+    if pool_slopes:
+        if group is None:
+            raise ValueError("count_regression: pool_slopes needs groups to pool across")
+        b_mu = pm.Normal(f"{prefix}_slope_mu", p.slope_mu, p.slope_sigma)
+        # Gamma(2, 2 / mean): a zero-avoiding prior for a spread across only a handful of groups
+        # (with HalfNormal the posterior piles up at 0, a funnel NUTS diverges in)
+        b_sigma = pm.Gamma(f"{prefix}_slope_sigma", alpha=2.0, beta=2.0 / p.pooled_slope_sigma)
+        b = pm.Normal(f"{prefix}_slope", b_mu, b_sigma, dims=gdim)
+    else:
+        b = pm.Normal(f"{prefix}_slope", p.slope_mu, p.slope_sigma, dims=gdim)
+    eta = (a[idx] + b[idx] * log_x_c) if group is not None else (a + b * log_x_c)
+    for name, (flags, sd) in (effects or {}).items():
+        eta = eta + pm.Normal(f"{prefix}_{name}", 0.0, sd) * flags
+    mu = pm.math.exp(eta)
+    if likelihood == "negative_binomial":
+        cv = pm.HalfNormal(f"{prefix}_cv", p.cv_sigma, dims=gdim)
+        alpha = 1.0 / (cv[idx] if group is not None else cv) ** 2
+        pm.NegativeBinomial(OBSERVED_OF[prefix], mu=mu, alpha=alpha, observed=np.asarray(observed), dims=dims)
+    elif likelihood == "poisson":
+        pm.Poisson(OBSERVED_OF[prefix], mu=mu, observed=np.asarray(observed), dims=dims)
+    else:
+        raise ValueError(f"likelihood must be 'negative_binomial' or 'poisson', got {likelihood!r}")
+    return mu
+
+
+#: The observed count each regression prefix explains.
+OBSERVED_OF = {"imp": "impressions", "clk": "clicks"}
+
+
 def build_funnel_model(df: pd.DataFrame, *, likelihood: str = "negative_binomial", priors: Priors = PRIORS):
     """The funnel as ONE PyMC model (one compile): two count regressions plus the acquisition rate.
 
@@ -335,6 +423,7 @@ def build_funnel_model(df: pd.DataFrame, *, likelihood: str = "negative_binomial
 
     The clicks regression conditions on the *observed* impressions, so the two regressions
     share no parameter: fitting them in one model is the same as fitting them separately.
+    Notebook 02 writes this model out by hand and checks it gives the same log-probability.
     """
     import pymc as pm
 
@@ -347,25 +436,12 @@ def build_funnel_model(df: pd.DataFrame, *, likelihood: str = "negative_binomial
     # its support (alpha = 1/cv^2 > 0, mu = exp(.) > 0), so PyMC's run-time parameter checks
     # can never fire; dropping them makes the graph ~10% smaller to compile.
     with pm.Model(coords=coords, check_bounds=False) as model:
-        imp_a = pm.Normal("imp_intercept_c", p.imp_intercept_mu, p.intercept_sigma)
-        imp_b = pm.Normal("imp_slope", p.slope_mu, p.slope_sigma)
-        imp_h = pm.Normal("imp_holiday", 0.0, p.holiday_sigma)
-        clk_a = pm.Normal("clk_intercept_c", p.clk_intercept_mu, p.intercept_sigma)
-        clk_b = pm.Normal("clk_slope", p.slope_mu, p.slope_sigma)
-        clk_h = pm.Normal("clk_holiday", 0.0, p.holiday_sigma)
-        clk_w = pm.Normal("clk_weekend", 0.0, p.weekend_sigma)
+        count_regression("imp", df["impressions"].to_numpy(), x["log_spend_c"], intercept_mu=p.imp_intercept_mu, dims="day",
+                         priors=p, effects={"holiday": (x["holiday"], p.holiday_sigma)}, likelihood=likelihood)
+        count_regression("clk", df["clicks"].to_numpy(), x["log_imp_c"], intercept_mu=p.clk_intercept_mu, dims="day", priors=p,
+                         effects={"holiday": (x["holiday"], p.holiday_sigma), "weekend": (x["weekend"], p.weekend_sigma)},
+                         likelihood=likelihood)
         acq = pm.Beta("acq_rate", p.acq_a, p.acq_b)
-
-        mu_imp = pm.math.exp(imp_a + imp_b * x["log_spend_c"] + imp_h * x["holiday"])
-        mu_clk = pm.math.exp(clk_a + clk_b * x["log_imp_c"] + clk_h * x["holiday"] + clk_w * x["weekend"])
-        if likelihood == "negative_binomial":
-            imp_cv = pm.HalfNormal("imp_cv", p.cv_sigma)
-            clk_cv = pm.HalfNormal("clk_cv", p.cv_sigma)
-            pm.NegativeBinomial("impressions", mu=mu_imp, alpha=1.0 / imp_cv**2, observed=df["impressions"].to_numpy(), dims="day")
-            pm.NegativeBinomial("clicks", mu=mu_clk, alpha=1.0 / clk_cv**2, observed=df["clicks"].to_numpy(), dims="day")
-        else:
-            pm.Poisson("impressions", mu=mu_imp, observed=df["impressions"].to_numpy(), dims="day")
-            pm.Poisson("clicks", mu=mu_clk, observed=df["clicks"].to_numpy(), dims="day")
         pm.Binomial("acquisitions", n=df["clicks"].to_numpy(), p=acq, observed=df["acquisitions"].to_numpy(), dims="day")
     return model
 
@@ -390,31 +466,248 @@ def build_campaign_model(ext: pd.DataFrame, *, priors: Priors = PRIORS):
     codes, names = pd.factorize(ext["campaign"], sort=False)
     log_spend = np.log(ext["spend"].to_numpy(dtype=float))
     centres = pd.Series(log_spend).groupby(codes).mean().to_numpy()
-    p = priors
     with pm.Model(coords={"campaign": list(names), "row": np.arange(len(ext))}, check_bounds=False) as model:
-        a = pm.Normal("imp_intercept_c", p.imp_intercept_mu, p.intercept_sigma, dims="campaign")
-        b = pm.Normal("imp_slope", p.slope_mu, p.slope_sigma, dims="campaign")
-        cv = pm.HalfNormal("imp_cv", p.cv_sigma, dims="campaign")
-        mu = pm.math.exp(a[codes] + b[codes] * (log_spend - centres[codes]))
-        pm.NegativeBinomial("impressions", mu=mu, alpha=1.0 / cv[codes] ** 2, observed=ext["impressions"].to_numpy(), dims="row")
+        count_regression("imp", ext["impressions"].to_numpy(), log_spend - centres[codes], intercept_mu=priors.imp_intercept_mu,
+                         dims="row", priors=priors, group=(codes, "campaign"))
     model.log_spend_centres = dict(zip(names, centres))  # for plotting on the natural scale
     return model
+
+
+# --- several channels (notebook 06) ----------------------------------------------------
+
+#: Days of carryover the adstock keeps (weights theta**k, k < ADSTOCK_LAGS; theta**ADSTOCK_LAGS
+#: is below 1e-4 for theta <= 0.75, so truncating there changes nothing that matters).
+ADSTOCK_LAGS = 28
+CHANNEL_MODEL_VERSION = "channels-nb-pooled/1"
+
+
+@dataclass(frozen=True)
+class ChannelData:
+    """Daily data of several channels on one calendar, as ``(n_days, n_channels)`` arrays.
+
+    Built from the external campaign data by :func:`channel_data`. Inactive days (a channel
+    that did not run) have ``active == False`` and zero spend and counts: they are not
+    observations of the response (no spend, no impressions by construction), but they are days
+    on the calendar: the adstock carries yesterday's spend through them, and the simulator of
+    notebook 06 lets a channel spend only on its active days.
+    """
+
+    dates: pd.DatetimeIndex
+    channels: tuple[str, ...]
+    active: np.ndarray  # (T, K) bool
+    spend: np.ndarray  # (T, K) float
+    impressions: np.ndarray  # (T, K) int
+    clicks: np.ndarray  # (T, K) int
+
+    @property
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(day, channel)`` indices of the active rows, day-major: the model's observations."""
+        return np.nonzero(self.active)
+
+    def log_spend_centres(self) -> np.ndarray:
+        """Per channel: the mean log spend over its active days, ``(K,)``."""
+        return np.array([np.log(self.spend[self.active[:, k], k]).mean() for k in range(len(self.channels))])
+
+    def log_imp_centres(self) -> np.ndarray:
+        """Per channel: the mean log impressions over its active days, ``(K,)``."""
+        return np.array([np.log(np.maximum(self.impressions[self.active[:, k], k], 1)).mean() for k in range(len(self.channels))])
+
+
+def channel_data(ext: pd.DataFrame) -> ChannelData:
+    """The external data (``helpers.data.load_external``: one row per day and campaign) as a
+    :class:`ChannelData`; channels in the order they first appear, days consecutive."""
+    channels = tuple(pd.unique(ext["campaign"]))
+    wide = ext.pivot(index="date", columns="campaign")
+    dates = pd.DatetimeIndex(wide.index)
+    if len(dates) != (dates.max() - dates.min()).days + 1:
+        raise ValueError("channel_data: the data must cover consecutive days")
+
+    def col(name, dtype):
+        return wide[name][list(channels)].to_numpy(dtype=dtype)
+
+    active = col("active", bool)
+    spend = col("spend", float)
+    if np.any(active & (spend <= 0)):
+        raise ValueError("channel_data: an active day with zero spend: the log-log model needs spend > 0 on active days")
+    return ChannelData(dates, channels, active, spend, col("impressions", np.int64), col("clicks", np.int64))
+
+
+def adstock_lags(spend: np.ndarray, n_lags: int = ADSTOCK_LAGS) -> np.ndarray:
+    """``lags[t, k, j] = spend[t - j, k]`` (0 before the first day): shape ``(T, K, n_lags)``."""
+    T, K = spend.shape
+    lags = np.zeros((T, K, n_lags))
+    for j in range(n_lags):
+        lags[j:, :, j] = spend[: T - j]
+    return lags
+
+
+def adstock_weights(theta, n_lags: int = ADSTOCK_LAGS):
+    """Normalised geometric weights ``(1 - theta) theta**j / (1 - theta**n_lags)``, ``j < n_lags``.
+
+    ``theta`` of shape ``(...,)`` gives weights of shape ``(..., n_lags)`` summing to 1: a
+    constant spend keeps its level (so the intercept keeps its meaning) and ``theta = 0`` is no
+    carryover. Works on numpy arrays and on PyTensor variables alike.
+    """
+    j = np.arange(n_lags)
+    t = theta[..., None]
+    return (1 - t) * t**j / (1 - t**n_lags)
+
+
+def build_channel_model(ch: ChannelData, *, adstock: bool = False, pool_impressions: bool = False, priors: Priors = PRIORS):
+    """The funnel of several channels as ONE model: per channel an impressions and a clicks
+    regression (:func:`count_regression`), with partial pooling of the elasticities.
+
+    On the active ``(day t, channel c)`` rows::
+
+        x[t, c]      = spend[t, c]                                   (adstock=False)
+                     = sum_j w_j(theta[c]) * spend[t - j, c]           (adstock=True, j < ADSTOCK_LAGS)
+        log mu_imp   = imp_intercept_c[c] + imp_slope[c] * (log x[t, c] - log_spend_centre[c])
+        log mu_clk   = clk_intercept_c[c] + clk_slope[c] * (log impressions[t, c] - log_imp_centre[c])
+        impressions ~ NB(mu_imp, 1 / imp_cv[c]**2);  clicks ~ NB(mu_clk, 1 / clk_cv[c]**2)
+
+    The clicks slopes are pooled across channels (``pool_slopes``): a channel with few days (the
+    15-day flash sale) borrows strength from the others. The impressions slopes are not pooled
+    by default: every channel pins its own to a few hundredths, so pooling changes nothing and
+    its funnel-shaped posterior only slows the sampler (``pool_impressions=True`` to compare). With ``adstock``, ``theta[c] ~ Beta(adstock_a,
+    adstock_b)`` per channel and the weights are :func:`adstock_weights`: yesterday's spend
+    moves today's impressions. Intercepts and noise stay per channel (their scales differ).
+    """
+    import pymc as pm
+
+    t_idx, c_idx = ch.rows
+    coords = {"channel": list(ch.channels), "row": np.arange(len(t_idx))}
+    p = priors
+    with pm.Model(coords=coords, check_bounds=False) as model:
+        if adstock:
+            theta = pm.Beta("adstock", p.adstock_a, p.adstock_b, dims="channel")
+            lags = adstock_lags(ch.spend)[t_idx, c_idx]  # (rows, lags)
+            x = (lags * adstock_weights(theta)[c_idx]).sum(axis=-1)
+            log_x = pm.math.log(x)
+        else:
+            log_x = np.log(ch.spend[t_idx, c_idx])
+        count_regression("imp", ch.impressions[t_idx, c_idx], log_x - ch.log_spend_centres()[c_idx], intercept_mu=p.imp_intercept_mu,
+                         dims="row", priors=p, group=(c_idx, "channel"), pool_slopes=pool_impressions)
+        log_imp = np.log(np.maximum(ch.impressions[t_idx, c_idx], 1))
+        count_regression("clk", ch.clicks[t_idx, c_idx], log_imp - ch.log_imp_centres()[c_idx], intercept_mu=p.clk_intercept_mu,
+                         dims="row", priors=p, group=(c_idx, "channel"), pool_slopes=True)
+    return model
+
+
+#: Per-channel parameters of the channel model, natural scale (intercepts at log spend 0).
+CHANNEL_PARAM_NAMES = ("imp_intercept", "imp_slope", "imp_alpha", "clk_intercept", "clk_slope", "clk_alpha", "adstock")
+
+
+@dataclass(frozen=True)
+class ChannelDraws:
+    """Posterior draws of several channels: arrays of shape ``(n_draws, n_channels)``.
+
+    The simulator's view of the channel model, like :class:`FunnelDraws` for one channel:
+    natural-scale intercepts, dispersions ``alpha = 1 / cv**2``, and ``adstock`` (0 = none).
+    """
+
+    channels: tuple[str, ...]
+    imp_intercept: np.ndarray
+    imp_slope: np.ndarray
+    imp_alpha: np.ndarray
+    clk_intercept: np.ndarray
+    clk_slope: np.ndarray
+    clk_alpha: np.ndarray
+    adstock: np.ndarray
+
+    def __post_init__(self):
+        shape = None
+        for name in CHANNEL_PARAM_NAMES:
+            arr = np.asarray(getattr(self, name), dtype=np.float64)
+            if arr.ndim == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2 or arr.shape[1] != len(self.channels):
+                raise ValueError(f"ChannelDraws.{name}: expected shape (n_draws, {len(self.channels)}), got {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"ChannelDraws.{name}: contains NaN or inf")
+            if shape is not None and arr.shape != shape:
+                raise ValueError(f"ChannelDraws.{name}: shape {arr.shape}, expected {shape} like the others")
+            shape = arr.shape
+            object.__setattr__(self, name, arr)
+        if np.any(self.imp_alpha <= 0) or np.any(self.clk_alpha <= 0):
+            raise ValueError("ChannelDraws: dispersions must be > 0")
+        if np.any((self.adstock < 0) | (self.adstock >= 1)):
+            raise ValueError("ChannelDraws.adstock: must lie in [0, 1)")
+
+    @property
+    def n_draws(self) -> int:
+        return self.imp_slope.shape[0]
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def elasticity(self) -> np.ndarray:
+        """Clicks-per-spend elasticity of each channel's mean response, ``(n_draws, K)``."""
+        return self.imp_slope * self.clk_slope
+
+    def mean(self) -> "ChannelDraws":
+        """The posterior-mean point, as a one-draw ``ChannelDraws``."""
+        return self.replace(**{k: getattr(self, k).mean(axis=0, keepdims=True) for k in CHANNEL_PARAM_NAMES})
+
+    def subset(self, idx) -> "ChannelDraws":
+        """The draws at integer positions ``idx``."""
+        return self.replace(**{k: np.atleast_2d(getattr(self, k)[idx]) for k in CHANNEL_PARAM_NAMES})
+
+    def replace(self, **changes) -> "ChannelDraws":
+        """A copy with some fields replaced (e.g. ``adstock=0.5`` for a carryover scenario).
+
+        A scalar or a ``(K,)`` vector is broadcast to every draw; a 2-D array is taken as it is
+        (``mean`` and ``subset`` replace every field by arrays of another number of draws).
+        """
+        fields_now = {k: getattr(self, k) for k in ("channels", *CHANNEL_PARAM_NAMES)}
+        for k, v in changes.items():
+            if k not in fields_now:
+                raise KeyError(f"ChannelDraws.replace: unknown field {k!r}")
+            if k != "channels":
+                v = np.asarray(v, dtype=float)
+                v = v.copy() if v.ndim == 2 else np.broadcast_to(v, np.shape(self.imp_slope)).copy()
+            fields_now[k] = v
+        return ChannelDraws(**fields_now)
+
+
+def to_channel_draws(idata, ch: ChannelData) -> ChannelDraws:
+    """The channel model's posterior as :class:`ChannelDraws` (``chains * draws`` draws, chain-major)."""
+    post = idata.posterior
+
+    def flat(name):
+        return post[name].transpose("chain", "draw", "channel").to_numpy().reshape(-1, len(ch.channels))
+
+    s_c, i_c = ch.log_spend_centres(), ch.log_imp_centres()
+    imp_b, clk_b = flat("imp_slope"), flat("clk_slope")
+    return ChannelDraws(
+        channels=ch.channels,
+        imp_intercept=flat("imp_intercept_c") - imp_b * s_c,
+        imp_slope=imp_b,
+        imp_alpha=1.0 / flat("imp_cv") ** 2,
+        clk_intercept=flat("clk_intercept_c") - clk_b * i_c,
+        clk_slope=clk_b,
+        clk_alpha=1.0 / flat("clk_cv") ** 2,
+        adstock=flat("adstock") if "adstock" in post else np.zeros_like(imp_b),
+    )
 
 
 # --- sampling and checks --------------------------------------------------------------
 
 
 def sample_model(model, settings: FitSettings = FitSettings(), *, progressbar: bool | None = None):
-    """Sample ``model`` with NUTS (nutpie or PyMC's own) and return an ``az.InferenceData``.
+    """Sample ``model`` with NUTS (nutpie or PyMC's own) and return an ArviZ ``DataTree``.
 
-    Only the model's free variables are kept (no unconstrained copies, no warm-up). Timings
-    go into ``posterior.attrs``: ``compile_s`` (graph compilation; for PyMC everything before
-    the first draw), ``sampling_s`` (tuning + draws) and ``fit_wall_s``.
+    Only the model's free variables and deterministics are kept (no unconstrained copies, no
+    warm-up); the tree
+    has the groups ``posterior`` and ``sample_stats``. Timings go into ``posterior.attrs``:
+    ``compile_s`` (graph compilation; for PyMC everything before the first draw),
+    ``sampling_s`` (tuning + draws) and ``fit_wall_s``.
     """
     import pymc as pm
 
     progress = _progress_default(progressbar)
-    keep = [rv.name for rv in model.free_RVs]
+    keep = [rv.name for rv in model.free_RVs + model.deterministics]
     t0 = time.perf_counter()
     if settings.sampler == "nutpie":
         import nutpie
@@ -441,6 +734,12 @@ def sample_model(model, settings: FitSettings = FitSettings(), *, progressbar: b
             tune=settings.tune,
             chains=settings.chains,
             cores=min(settings.chains, os.cpu_count() or 1),
+            # Trap: the default start method on Linux is fork(). Forking a process in which
+            # torch or BLAS already started their OpenMP threads copies locks held by threads
+            # that do not exist in the child, which then waits forever. "spawn" starts clean
+            # interpreters (and is what macOS and Windows use anyway).
+            mp_ctx="spawn",
+            backend=settings.pymc_backend,
             random_seed=settings.seed,
             target_accept=settings.target_accept,
             progressbar=progress,
@@ -452,17 +751,22 @@ def sample_model(model, settings: FitSettings = FitSettings(), *, progressbar: b
         compile_s = time.perf_counter() - t0 - sampling_s
     wall = time.perf_counter() - t0
     # keep only what NetCDF can store and what we need
-    idata = _keep_groups(idata, ("posterior", "sample_stats"))
+    idata = _tree({g: idata[g].to_dataset() for g in ("posterior", "sample_stats") if g in idata.children})
     idata.posterior.attrs.update(
         {"sampler": settings.sampler, "compile_s": float(compile_s), "sampling_s": float(sampling_s), "fit_wall_s": float(wall)}
     )
     return idata
 
 
-def _keep_groups(idata, groups):
-    import arviz as az
+def _tree(groups: dict):
+    """An ArviZ ``DataTree`` with one child group per ``{name: xarray.Dataset}`` entry.
 
-    return az.InferenceData(**{g: idata[g] for g in groups if g in idata.groups()})
+    ArviZ 1 stores inference results in xarray's ``DataTree`` (ArviZ 0.x had ``InferenceData``):
+    ``tree.posterior`` is a group, ``list(tree.children)`` its group names.
+    """
+    import xarray as xr
+
+    return xr.DataTree.from_dict({g: ds for g, ds in groups.items()})
 
 
 def check_convergence(
@@ -481,7 +785,8 @@ def check_convergence(
     """
     import arviz as az
 
-    diag = az.summary(idata, var_names=var_names, kind="diagnostics")
+    # round_to="none": summary() rounds for display by default, and a rounded 1.012 reads 1.01
+    diag = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     problems = []
     bad = diag[~(diag["r_hat"] <= max_rhat)]
     if len(bad):
@@ -489,7 +794,7 @@ def check_convergence(
     bad = diag[~(diag["ess_bulk"] >= min_ess_bulk)]
     if len(bad):
         problems.append(f"bulk ESS < {min_ess_bulk}: " + ", ".join(f"{k}={v:.0f}" for k, v in bad["ess_bulk"].items()))
-    if "sample_stats" in idata.groups() and "diverging" in idata.sample_stats:
+    if "sample_stats" in idata.children and "diverging" in idata.sample_stats:
         n_div = int(idata.sample_stats["diverging"].sum())
         if n_div > max_divergences:
             problems.append(f"{n_div} divergent transitions (allowed {max_divergences})")
@@ -526,7 +831,7 @@ def add_natural_scale(idata) -> None:
 
 
 def _data_groups(df: pd.DataFrame) -> dict:
-    """``observed_data`` and ``constant_data`` groups for the funnel's InferenceData."""
+    """``observed_data`` and ``constant_data`` groups for the funnel's ``DataTree``."""
     import xarray as xr
 
     x = funnel_predictors(df)
@@ -546,19 +851,17 @@ def _data_groups(df: pd.DataFrame) -> dict:
 
 
 def fit_funnel(df: pd.DataFrame, settings: FitSettings = FitSettings(), *, priors: Priors = PRIORS, progressbar: bool | None = None):
-    """Build, sample and check the funnel model; return its ``az.InferenceData``.
+    """Build, sample and check the funnel model; return its ArviZ ``DataTree``.
 
     The posterior holds the sampler's :data:`CENTRED_NAMES` plus the natural-scale
     :data:`PARAM_NAMES`; ``observed_data``/``constant_data`` hold the data and the centres.
     Raises :class:`ConvergenceError` when the checks of ``settings`` fail.
     """
-    import arviz as az
-
     t0 = time.perf_counter()
     model = build_funnel_model(df, priors=priors)
     build_s = time.perf_counter() - t0
     idata = sample_model(model, settings, progressbar=progressbar)
-    idata = az.InferenceData(**{g: idata[g] for g in idata.groups()}, **_data_groups(df))
+    idata = _tree({**{g: idata[g].to_dataset() for g in idata.children}, **_data_groups(df)})
     add_natural_scale(idata)
     check_convergence(
         idata,
@@ -570,21 +873,6 @@ def fit_funnel(df: pd.DataFrame, settings: FitSettings = FitSettings(), *, prior
     idata.posterior.attrs["build_s"] = float(build_s)
     idata.posterior.attrs["fit_wall_s"] = float(time.perf_counter() - t0)
     return idata
-
-
-def find_map(df: pd.DataFrame, *, priors: Priors = PRIORS) -> FunnelDraws:
-    """The maximum a posteriori point of the funnel model: "regression as one line".
-
-    ``pm.find_MAP`` (L-BFGS on the same model and priors) converted to the natural scale, as a
-    one-draw :class:`FunnelDraws`. A point estimate: it says nothing about how sure we are.
-    """
-    import pymc as pm
-
-    model = build_funnel_model(df, priors=priors)
-    point = pm.find_MAP(model=model, progressbar=False, seed=0)
-    x = funnel_predictors(df)
-    centred = {k: float(point[k]) for k in CENTRED_NAMES}
-    return FunnelDraws.from_dict({**centred, **natural_scale(centred, x["log_spend_centre"], x["log_imp_centre"])})
 
 
 def to_funnel_draws(idata) -> FunnelDraws:
@@ -607,20 +895,25 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def cache_path(quick: bool = False, cache_dir: str | os.PathLike = CACHE_DIR) -> Path:
-    """``build/cache/funnel_posterior_full.nc`` or ``..._quick.nc``: quick and full never mix."""
-    return Path(cache_dir) / f"funnel_posterior_{'quick' if quick else 'full'}.nc"
+def cache_path(quick: bool = False, cache_dir: str | os.PathLike = CACHE_DIR, model: str = "funnel") -> Path:
+    """``build/cache/<model>_posterior_full.nc`` or ``..._quick.nc``: quick and full never mix
+    (``model``: ``"funnel"``, or e.g. ``"channels"`` / ``"channels_adstock"`` for notebook 06)."""
+    return Path(cache_dir) / f"{model}_posterior_{'quick' if quick else 'full'}.nc"
 
 
-def cache_key(data_path: str | os.PathLike, settings: FitSettings, priors: Priors = PRIORS) -> dict[str, str]:
-    """What a cache must match to be used: the data file's bytes, the model, the priors, the settings."""
-    return {
+def cache_key(data_path: str | os.PathLike, settings: FitSettings, priors: Priors = PRIORS, *,
+              model_version: str | None = None, **options) -> dict[str, str]:
+    """What a cache must match to be used: the data file's bytes, the model (version, default
+    :data:`MODEL_VERSION`, and ``options``, e.g. ``adstock=True``), the priors, the settings."""
+    key = {
         "cache_data_sha256": file_sha256(data_path),
-        "cache_model_version": MODEL_VERSION,
+        "cache_model_version": model_version or MODEL_VERSION,
         "cache_format": CACHE_FORMAT,
         "cache_priors": priors.to_json(),
         "cache_fit_settings": settings.to_json(),
     }
+    key.update({f"cache_option_{k}": json.dumps(v, sort_keys=True) for k, v in sorted(options.items())})
+    return key
 
 
 _CHECKSUM_GROUPS = ("posterior", "observed_data", "constant_data")
@@ -634,7 +927,7 @@ def _content_sha256(idata) -> str:
     """
     h = hashlib.sha256()
     for group in _CHECKSUM_GROUPS:
-        if group not in idata.groups():
+        if group not in idata.children:
             continue
         ds = idata[group]
         for name in sorted(ds.data_vars):
@@ -650,12 +943,10 @@ def write_cache(idata, path: str | os.PathLike, key: dict[str, str]) -> Path:
     temporary file in the same folder, then ``os.replace``: a crash leaves the old file or
     nothing, never half a file.
     """
-    import arviz as az
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    groups = [g for g in ("posterior", "sample_stats", "observed_data", "constant_data") if g in idata.groups()]
-    out = az.InferenceData(**{g: idata[g].copy() for g in groups})
+    groups = [g for g in ("posterior", "sample_stats", "observed_data", "constant_data") if g in idata.children]
+    out = _tree({g: idata[g].to_dataset().copy() for g in groups})
     out.posterior.attrs.update(key)
     out.posterior.attrs["cache_posterior_sha256"] = _content_sha256(out)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -670,29 +961,30 @@ def write_cache(idata, path: str | os.PathLike, key: dict[str, str]) -> Path:
     return path
 
 
-def read_cache(path: str | os.PathLike, key: dict[str, str]):
+def read_cache(path: str | os.PathLike, key: dict[str, str], required=(*PARAM_NAMES, *CENTRED_NAMES)):
     """``(idata, None)`` when ``path`` holds a sound cache matching ``key``; else ``(None, reason)``.
+
+    ``required``: the posterior variables a sound cache holds (default: the funnel's).
 
     Reasons: ``"missing"``; ``"unreadable: ..."`` (garbage, truncated); ``"stale: <attr> changed"``
     (data, model, priors or settings differ); ``"corrupted: ..."`` (checksum or parameters).
     """
-    import arviz as az
+    import xarray as xr
 
     path = Path(path)
     if not path.exists():
         return None, "missing"
     try:
-        with az.rc_context({"data.load": "eager"}):
-            idata = az.from_netcdf(str(path))
-        for g in idata.groups():
-            idata[g].load()
+        # load everything into memory and close the file: a cache may be replaced while in use
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            idata = tree.load().copy()
         attrs = dict(idata.posterior.attrs)
     except Exception as e:  # any failure to read back is damage, whatever the library raises
         return None, f"unreadable: {type(e).__name__}: {str(e)[:200]}"
     for k, v in key.items():
         if attrs.get(k) != v:
             return None, f"stale: {k.removeprefix('cache_')} changed"
-    missing = [k for k in (*PARAM_NAMES, *CENTRED_NAMES) if k not in idata.posterior]
+    missing = [k for k in required if k not in idata.posterior]
     if missing:
         return None, f"corrupted: posterior lacks {missing}"
     if attrs.get("cache_posterior_sha256") != _content_sha256(idata):
@@ -710,7 +1002,7 @@ def load_idata(
     refit: bool = False,
     progressbar: bool | None = None,
 ):
-    """The funnel's full ``az.InferenceData``, from the cache when sound, else fitted and cached.
+    """The funnel's full ArviZ ``DataTree``, from the cache when sound, else fitted and cached.
 
     ``quick`` picks the quick or full cache file and the default settings
     (:meth:`FitSettings.quick` / :meth:`FitSettings.full`). A stale or damaged cache is
@@ -720,15 +1012,23 @@ def load_idata(
 
     data_path = Path(data_path or DATA_PATH)
     settings = settings or (FitSettings.quick() if quick else FitSettings.full())
-    path = cache_path(quick, cache_dir)
-    key = cache_key(data_path, settings, priors)
+    return _cached_fit(cache_path(quick, cache_dir), cache_key(data_path, settings, priors),
+                       lambda: fit_funnel(_read_daily(data_path), settings, priors=priors, progressbar=progressbar), refit=refit)
+
+
+def _cached_fit(path: Path, key: dict[str, str], fit, *, required=(*PARAM_NAMES, *CENTRED_NAMES), refit: bool = False):
+    """The ``DataTree`` cached at ``path`` when sound and matching ``key``; else ``fit()``, cached.
+
+    A stale or damaged cache is never used: it is refitted, with a :class:`StaleCacheWarning`
+    saying why. Shared by every cached posterior of the course.
+    """
     if not refit:
-        idata, reason = read_cache(path, key)
+        idata, reason = read_cache(path, key, required)
         if idata is not None:
             return idata
         if reason != "missing":
-            warnings.warn(f"{path}: {reason}; refitting", StaleCacheWarning, stacklevel=2)
-    idata = fit_funnel(_read_daily(data_path), settings, priors=priors, progressbar=progressbar)
+            warnings.warn(f"{path}: {reason}; refitting", StaleCacheWarning, stacklevel=3)
+    idata = fit()
     write_cache(idata, path, key)
     return idata
 
@@ -739,3 +1039,104 @@ def load_posterior(quick: bool = False, **kwargs) -> FunnelDraws:
     ``kwargs`` go to :func:`load_idata` (``data_path``, ``cache_dir``, ``settings``, ...).
     """
     return to_funnel_draws(load_idata(quick, **kwargs))
+
+
+# --- the channel model's fit and cache (notebook 06) --------------------------------------
+
+
+def channel_fit_settings(quick: bool = False, **overrides) -> FitSettings:
+    """Sampler settings of the channel model: the course's, with ``target_accept=0.95`` and the
+    full 1,000 tuning steps in quick mode too (quick mode halves the kept draws only).
+
+    Measured (nutpie, 4 chains, 2 shared cores): at the default target_accept 0.8 with 500 tuning
+    steps the pooled clicks slopes gave 1-3 divergent transitions (their spread sits near 0 for
+    some draws: a funnel); 0.95 with 1,000 tuning steps gave none, in both modes, with r_hat
+    <= 1.01, at ~15-20 s of sampling after ~15 s of compiling.
+    """
+    base = FitSettings.quick(tune=1000) if quick else FitSettings.full()
+    return dataclasses_replace(base, **{"target_accept": 0.95, **overrides})
+
+
+def channel_var_names(adstock: bool = False, pool_impressions: bool = False) -> list[str]:
+    """The channel model's free variables (what the convergence checks look at)."""
+    names = ["imp_intercept_c", "imp_slope", "imp_cv", "clk_intercept_c", "clk_slope", "clk_slope_mu", "clk_slope_sigma", "clk_cv"]
+    if pool_impressions:
+        names += ["imp_slope_mu", "imp_slope_sigma"]
+    return names + (["adstock"] if adstock else [])
+
+
+def _channel_data_groups(ch: ChannelData) -> dict:
+    """``observed_data`` and ``constant_data`` of the channel model (its active rows)."""
+    import xarray as xr
+
+    t, c = ch.rows
+    coords = {"row": np.arange(len(t))}
+    observed = xr.Dataset({"impressions": ("row", ch.impressions[t, c]), "clicks": ("row", ch.clicks[t, c])}, coords=coords)
+    constant = xr.Dataset(
+        {
+            "spend": ("row", ch.spend[t, c]),
+            "day": ("row", t.astype(np.int64)),
+            "channel_index": ("row", c.astype(np.int64)),
+            "log_spend_centre": ("channel", ch.log_spend_centres()),
+            "log_imp_centre": ("channel", ch.log_imp_centres()),
+        },
+        coords={**coords, "channel": list(ch.channels)},
+    )
+    return {"observed_data": observed, "constant_data": constant}
+
+
+def fit_channels(ch: ChannelData, settings: FitSettings | None = None, *, adstock: bool = False, pool_impressions: bool = False,
+                 priors: Priors = PRIORS, progressbar: bool | None = None):
+    """Build, sample and check :func:`build_channel_model`; return its ArviZ ``DataTree``
+    (posterior, sample_stats, observed_data, constant_data). Raises :class:`ConvergenceError`."""
+    settings = settings or channel_fit_settings()
+    t0 = time.perf_counter()
+    model = build_channel_model(ch, adstock=adstock, pool_impressions=pool_impressions, priors=priors)
+    build_s = time.perf_counter() - t0
+    idata = sample_model(model, settings, progressbar=progressbar)
+    idata = _tree({**{g: idata[g].to_dataset() for g in idata.children}, **_channel_data_groups(ch)})
+    check_convergence(idata, var_names=channel_var_names(adstock, pool_impressions), max_rhat=settings.max_rhat,
+                      min_ess_bulk=settings.min_ess_bulk, max_divergences=settings.max_divergences)
+    idata.posterior.attrs["build_s"] = float(build_s)
+    idata.posterior.attrs["fit_wall_s"] = float(time.perf_counter() - t0)
+    return idata
+
+
+def load_channel_idata(
+    quick: bool = False,
+    *,
+    adstock: bool = False,
+    pool_impressions: bool = False,
+    data_path: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    settings: FitSettings | None = None,
+    priors: Priors = PRIORS,
+    refit: bool = False,
+    progressbar: bool | None = None,
+):
+    """The channel model's ``DataTree`` (external campaign data), from the cache when sound, else
+    fitted (:func:`fit_channels`) and cached, like :func:`load_idata`.
+
+    The cache (``build/cache/channels[_adstock]_posterior_{quick,full}.nc``) is keyed on the data
+    file's bytes, :data:`CHANNEL_MODEL_VERSION`, adstock and pooling, the priors and the settings.
+    """
+    from helpers.data import EXTERNAL_PATH, load_external
+
+    data_path = Path(data_path or EXTERNAL_PATH)
+    settings = settings or channel_fit_settings(quick)
+    name = "channels" + ("_adstock" if adstock else "") + ("_pooled_impressions" if pool_impressions else "")
+    key = cache_key(data_path, settings, priors, model_version=CHANNEL_MODEL_VERSION, adstock=adstock, pool_impressions=pool_impressions)
+
+    def fit():
+        return fit_channels(channel_data(load_external(data_path)), settings, adstock=adstock, pool_impressions=pool_impressions,
+                            priors=priors, progressbar=progressbar)
+
+    return _cached_fit(cache_path(quick, cache_dir, name), key, fit, required=channel_var_names(adstock, pool_impressions), refit=refit)
+
+
+def load_channel_posterior(quick: bool = False, **kwargs) -> ChannelDraws:
+    """The cached channel posterior as :class:`ChannelDraws` (``kwargs`` go to :func:`load_channel_idata`)."""
+    from helpers.data import EXTERNAL_PATH, load_external
+
+    idata = load_channel_idata(quick, **kwargs)
+    return to_channel_draws(idata, channel_data(load_external(kwargs.get("data_path") or EXTERNAL_PATH)))

@@ -159,11 +159,19 @@ def plot_diminishing_returns(df: pd.DataFrame, n_bins: int = 8) -> plt.Figure:
     return fig
 
 
-def plot_holiday_comparison(df: pd.DataFrame) -> plt.Figure:
+def plot_holiday_comparison(df: pd.DataFrame, weekdays_only: bool = False) -> plt.Figure:
     """Holidays vs other days: spend relative to its month's mean (the marketers' rule of thumb),
-    click-through rate, and cost per click. Boxes with the individual days on top."""
+    click-through rate, and cost per click. Boxes with the individual days on top.
+
+    ``weekdays_only`` compares Monday-to-Friday holidays with ordinary weekdays, so that the
+    weekend effect (holidays that fall on a weekend) does not mix into the comparison.
+    """
     rates = funnel_rates(df)
     rates["spend / month mean"] = rates["spend"] / rates.groupby("month")["spend"].transform("mean")
+    if weekdays_only:
+        from helpers.data import weekend_flags
+
+        rates = rates[weekend_flags(rates["date"]) == 0]
     rates["CTR (%)"] = 100 * rates["ctr"]
     rates["cost per click"] = rates["cpc"]
     rates["day"] = np.where(rates["holiday"] == 1, "public holiday", "other day")
@@ -181,7 +189,8 @@ def plot_holiday_comparison(df: pd.DataFrame) -> plt.Figure:
         ax.set_title(f"{column}\nmeans {means['other day']:.3g} vs {means['public holiday']:.3g}", fontsize=11)
         ax.set_xlabel("")
         ax.set_ylabel("")
-    fig.suptitle("Holidays: the marketers spend more, and travellers click more", fontweight="bold")
+    fig.suptitle("Holidays: the marketers spend more, and travellers click more" + (" (Monday to Friday only)" if weekdays_only else ""),
+                 fontweight="bold")
     fig.tight_layout()
     return fig
 
@@ -461,7 +470,7 @@ def plot_recovery(draws, truth: dict[str, float], prob: float = 0.94) -> plt.Fig
     fig, axes = plt.subplots(nrows, ncols, figsize=(12, 2.6 * nrows))
     for ax, name in zip(axes.ravel(), names):
         x = getattr(draws, name)
-        lo, hi = az.hdi(x, hdi_prob=prob)
+        lo, hi = az.hdi(x, prob=prob)
         ax.hist(x, bins=40, color=POSTERIOR_COLOR, alpha=0.6)
         ax.hlines(0, lo, hi, color="black", lw=5, label=f"{prob:.0%} HDI")
         ax.axvline(truth[name], color=POINT_COLOR, lw=2, label="truth")
@@ -931,3 +940,87 @@ def plot_new_data_costs(curves: dict[str, pd.DataFrame], levels: dict[str, float
     fig.tight_layout()
     return fig
 
+
+
+# --- 06: many channels and carryover ---------------------------------------------------
+
+
+def _short(channel: str) -> str:
+    """A campaign name short enough for an axis label."""
+    return channel.replace("_", " ")
+
+
+def plot_channel_slopes(channels, days, unpooled: np.ndarray, pooled: np.ndarray, population: np.ndarray | None = None,
+                        prob: float = 0.94, title: str = "Clicks slope per channel: alone vs partially pooled") -> plt.Figure:
+    """What partial pooling does: per channel, the slope estimated from its own days alone
+    (``unpooled``, ``(K,)``: least squares) and the pooled posterior (``pooled``, ``(n_draws, K)``:
+    mean and ``prob`` interval); ``population`` ``(n_draws,)``: the pooled mean's posterior
+    (band). Channels are labelled with their number of ``days``."""
+    K = len(channels)
+    fig, ax = plt.subplots(figsize=(9, 0.55 * K + 1.4))
+    y = np.arange(K)[::-1]
+    if population is not None:
+        lo, hi = np.quantile(population, [(1 - prob) / 2, (1 + prob) / 2])
+        ax.axvspan(lo, hi, color="0.85", lw=0, label=f"population mean ({prob:.0%} interval)", gid="population")
+    lo, hi = np.quantile(pooled, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    ax.hlines(y, lo, hi, color=COURSE_PALETTE[0], lw=3, label=f"partially pooled ({prob:.0%} interval)", gid="pooled_interval")
+    ax.plot(pooled.mean(axis=0), y, "o", color=COURSE_PALETTE[0], gid="pooled_mean")
+    ax.plot(unpooled, y, "x", color=COURSE_PALETTE[3], ms=9, mew=2, label="its own days alone (least squares)", gid="unpooled")
+    for yi, u, m in zip(y, unpooled, pooled.mean(axis=0)):
+        ax.annotate("", xy=(m, yi), xytext=(u, yi), arrowprops={"arrowstyle": "->", "color": "0.4", "lw": 0.8})
+    ax.set_yticks(y, [f"{_short(c)} ({d} days)" for c, d in zip(channels, days)])
+    ax.set_xlabel("clicks slope (elasticity of clicks to impressions)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_adstock_posterior(channels, theta: np.ndarray, prior: tuple[float, float] = (1.0, 3.0), what_if: float | None = None,
+                           prob: float = 0.94) -> plt.Figure:
+    """The carryover share ``theta`` per channel (``(n_draws, K)``): posterior mean and ``prob``
+    interval against the Beta ``prior``'s interval, and the what-if value used later."""
+    from scipy import stats
+
+    K = len(channels)
+    fig, ax = plt.subplots(figsize=(9, 0.5 * K + 1.4))
+    y = np.arange(K)[::-1]
+    plo, phi = stats.beta(*prior).ppf([(1 - prob) / 2, (1 + prob) / 2])
+    ax.axvspan(plo, phi, color="0.9", lw=0, label=f"prior Beta{prior} ({prob:.0%} interval)", gid="prior")
+    lo, hi = np.quantile(theta, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    ax.hlines(y, lo, hi, color=COURSE_PALETTE[0], lw=3, label=f"posterior ({prob:.0%} interval)", gid="posterior_interval")
+    ax.plot(theta.mean(axis=0), y, "o", color=COURSE_PALETTE[0], gid="posterior_mean")
+    if what_if is not None:
+        ax.axvline(what_if, color=COURSE_PALETTE[3], ls="--", lw=1.5, label=f"the what-if scenario (theta = {what_if:g})", gid="what_if")
+    ax.set_yticks(y, [_short(c) for c in channels])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("adstock theta: share of a day's effect carried to the next day")
+    ax.set_title("Carryover: what the data say")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_channel_heatmaps(plans: dict[str, np.ndarray], channels, active: np.ndarray, title: str | None = None) -> plt.Figure:
+    """Daily spend per channel as heat-maps (days down, channels across), one panel per plan
+    (name -> ``(n_days, K)``), on one colour scale; days a channel cannot spend are hatched."""
+    n = len(plans)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 1.2, 6.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    vmax = max(float(np.nanmax(p)) for p in plans.values())
+    T, K = active.shape
+    for ax, (name, plan) in zip(axes, plans.items()):
+        shown = np.where(active, plan, np.nan)
+        mesh = ax.imshow(shown, aspect="auto", cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest")
+        mesh.set_gid(f"heatmap_{name}")
+        for t, k in zip(*np.nonzero(~active)):
+            ax.add_patch(plt.Rectangle((k - 0.5, t - 0.5), 1, 1, fill=False, hatch="///", color="0.75", lw=0))
+        ax.set_xticks(range(K), [_short(c) for c in channels], rotation=60, ha="right", fontsize=8)
+        ax.set_title(name, fontsize=10)
+        ax.grid(False)
+    axes[0].set_yticks(range(0, T, 5), [str(d + 1) for d in range(0, T, 5)])
+    axes[0].set_ylabel("day of the month")
+    fig.colorbar(mesh, ax=list(axes), label="spend per day", shrink=0.8)
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    return fig

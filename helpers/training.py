@@ -6,12 +6,13 @@ but ``widgets``, the notebooks and the benchmarks.
 
 Reading order::
 
+    validation_evaluator, test_evaluator   where choices are judged, where results are reported
     BUDGET_PPO, budget_ppo_config   the PPOConfig tuned for the budget env (and why)
     OptimumTracker                  PPO.learn callback: % of the optimum every few updates
     train_budget_agent              one run -> TrainingRun (agent, diagnostics, % of optimum curve)
     cached_training_run             the same, cached on disk (trained policy + manifest)
     epsilon_sweep                   clip epsilon x seeds, curves cached on disk (one JSON file)
-    comparison_table                PPO seeds, baselines and the optima on shared months
+    comparison_table                PPO seeds, baselines, the optima and the oracle on shared months
     daily_paths                     what a policy spends and earns, day by day, on the evaluation months
     settle_step                     when a curve settles (value loss vs % of optimum)
     simulate_month, extended_data_path, warm_start, resolve_optimum_s   "new data every day"
@@ -48,16 +49,51 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import data
+from helpers import bayes, data
 from helpers.baselines import EVAL_SEED, Evaluator, HumanPolicy, optimum_policy, play_month, standard_policies
-from helpers.bayes import PARAM_NAMES, FunnelDraws
-from helpers.env import EVAL_MONTHS, BudgetPacingVectorEnv, EnvConfig, month_calendar
+from helpers.bayes import CHANNEL_PARAM_NAMES, PARAM_NAMES, ChannelData, ChannelDraws, FunnelDraws
+from helpers.env import EVAL_MONTHS, BudgetPacingVectorEnv, EnvConfig, month_calendar, month_range
 from helpers.ppo import PPO, PPOConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = ROOT / "build" / "cache" / "training"
+CACHE_DIR = bayes.CACHE_DIR / "training"
 #: Bump to invalidate every training cache (format change).
 CACHE_VERSION = 1
+
+# --- validation and test ------------------------------------------------------------------------
+
+#: Honest experiments: choices (the tuned configuration below, the epsilon lab, the epsilon sweep's
+#: verdict, the learning curves) are judged on the VALIDATION evaluation; the course's comparison
+#: tables report the held-back TEST evaluation (``helpers.baselines.Evaluator``'s defaults:
+#: ``EVAL_MONTHS`` 2025-2026, seed ``EVAL_SEED``). Validation plays other months (2027-2028:
+#: other holiday dates), other posterior draws and other market noise (another seed).
+VALIDATION_MONTHS: tuple[str, ...] = month_range("2027-01", "2028-12")
+VALIDATION_SEED = 1
+
+
+def validation_evaluator(draws: FunnelDraws, env_config: EnvConfig | None = None, n_months: int | None = None) -> Evaluator:
+    """The evaluator for choices and learning curves: :data:`VALIDATION_MONTHS`, :data:`VALIDATION_SEED`.
+
+    Several channels (notebook 06): the channel data have only their own four calendars, so
+    validation plays the config's months too, with the validation seed (other posterior draws
+    and market noise than the test evaluator's).
+    """
+    months = VALIDATION_MONTHS if env_config is None or env_config.channels is None else None
+    return Evaluator(draws, env_config, n_months=n_months or N_EVAL_MONTHS, seed=VALIDATION_SEED, months=months)
+
+
+def test_evaluator(draws: FunnelDraws, env_config: EnvConfig | None = None, n_months: int | None = None) -> Evaluator:
+    """The held-back evaluator for reported results: ``EVAL_MONTHS``, ``EVAL_SEED`` (the course's tables)."""
+    return Evaluator(draws, env_config, n_months=n_months or N_EVAL_MONTHS)
+
+
+test_evaluator.__test__ = False  # a factory, not a test (pytest collects test_* names it imports)
+
+
+def _eval_key(evaluator: Evaluator) -> dict[str, Any]:
+    """The part of a cache key that says where a run was measured."""
+    return {"n_eval_months": evaluator.n_months, "eval_seed": int(evaluator.seed), "eval_months": tuple(evaluator.calendar.months)}
+
 
 # --- the tuned configuration -----------------------------------------------------------------
 
@@ -72,7 +108,8 @@ CACHE_VERSION = 1
 #: * **A floor on the policy std: log_std_bounds = (-1.6, 2), std >= 0.2** (action units; x/
 #:   1.5 around the chosen pace). Without it the std collapses below 0.1 and learning stalls
 #:   near 99.2-99.3%: with too little exploration the advantages say nothing. We evaluate the
-#:   deterministic policy (the mean), so exploration costs nothing at evaluation.
+#:   deterministic policy (the mean), so exploration costs nothing at evaluation. The floor keeps
+#:   its gradient (``helpers.ppo``, TRAP 6): a std sitting on it rises again when the loss asks.
 #: * **128 parallel months x 32 steps** = 4,096 transitions per update (each month ~once per
 #:   rollout): twice the 64 x 32 batch halves the gradient noise at the same cost per step
 #:   (the env is vectorised; the update dominates), and was better per second of wall time.
@@ -85,7 +122,13 @@ CACHE_VERSION = 1
 #:   real budget; the zero action (even pacing) is already good. std 1 starts with wildly noisy
 #:   spending, and its mean learns to compensate the noise (biased for the deterministic policy).
 #: * Clip epsilon 0.2, Adam eps 1e-5, grad-norm 0.5, observation and reward normalisation on,
-#:   no entropy bonus, no value clipping: the usual continuous-control defaults.
+#:   no entropy bonus, no value clipping: the usual continuous-control defaults. The last day's
+#:   action (ignored by the env) stays in the policy loss: masking it did not help (helpers.ppo).
+#:
+#: Re-checked after the engine review (issue 10) on *validation* months (2027-2028, evaluator
+#: seed 1; the course's tables use 2025-2026), seeds 0-2, final % of the optimum: none of 1.2M or
+#: 1.6M steps, lr 1e-2 or 3e-3, a floor of -2.0, -1.4 or -1.2, 256 parallel months, 10 epochs or
+#: GAE lambda 0.8 beat this setting by more than the seeds' spread (~0.1 points).
 BUDGET_PPO = PPOConfig(
     num_steps=32,
     num_epochs=5,
@@ -103,7 +146,8 @@ BUDGET_PPO = PPOConfig(
 )
 #: Parallel months the agent trains on.
 NUM_ENVS = 128
-#: Env steps of the default training run (full mode): ~30-35 s on 2 shared cores.
+#: Env steps of the default training run (full mode): ~15 s of training on 2 quiet cores
+#: (benchmarks/bench_budget.py measures it).
 DEFAULT_STEPS = 800_000
 #: Evaluate the deterministic policy every this many updates.
 EVAL_EVERY = 5
@@ -126,8 +170,9 @@ class OptimumTracker:
 
     Every ``every``-th update (counted from the start of this run) it plays the agent on the
     ``evaluator``'s months. Each update's record is extended with ``step`` (env steps of this
-    run), ``train_wall_s`` (wall time of rollouts and updates only: the tracker's own time and
-    that of the chained callback are excluded) and, where measured, ``pct_of_optimum`` and
+    run), ``train_wall_s`` (wall time of rollouts and updates only: PPO's ``train_time_s``,
+    which excludes every callback, this tracker and the chained one included) and, where
+    measured, ``pct_of_optimum`` and
     ``pct_of_optimum_se`` (NaN elsewhere), then passed on to ``then`` (e.g. a live plot).
 
     Training stops (``False`` is returned to ``learn``) when ``then`` returns ``False`` or, with
@@ -144,7 +189,6 @@ class OptimumTracker:
         self.start_update = agent.num_updates
         self.records: list[dict[str, Any]] = []
         self.evaluations: list[dict[str, float]] = []
-        self.overhead_s = 0.0  # time spent in this callback (evaluations, plots)
         self.reached = False
 
     def measure(self, step: int, train_wall_s: float, update: int) -> dict[str, float]:
@@ -159,10 +203,9 @@ class OptimumTracker:
         return point
 
     def __call__(self, record: dict[str, Any]) -> bool:
-        t0 = time.perf_counter()
         rec = dict(record)
         rec["step"] = int(record["global_step"] - self.start_step)
-        rec["train_wall_s"] = float(record["wall_time_s"] - self.overhead_s)
+        rec["train_wall_s"] = float(record["train_time_s"])  # one learn() call per tracker
         rec["pct_of_optimum"] = rec["pct_of_optimum_se"] = float("nan")
         if (record["update"] - self.start_update) % self.every == 0:
             point = self.measure(rec["step"], rec["train_wall_s"], record["update"])
@@ -173,7 +216,6 @@ class OptimumTracker:
             keep_going = False
         if self.reached:
             keep_going = False
-        self.overhead_s += time.perf_counter() - t0
         return keep_going
 
     def finish(self) -> None:
@@ -287,8 +329,13 @@ class StaleTrainingCacheWarning(UserWarning):
     """A training cache was stale or damaged and is being recomputed."""
 
 
-def draws_fingerprint(draws: FunnelDraws) -> str:
-    """SHA-256 of the posterior draws (parameter names and float64 values)."""
+def draws_fingerprint(draws: FunnelDraws | ChannelDraws) -> str:
+    """SHA-256 of the posterior draws (parameter names and float64 values; channels: their names too)."""
+    if isinstance(draws, ChannelDraws):
+        h = hashlib.sha256(",".join((*draws.channels, "|", *CHANNEL_PARAM_NAMES)).encode())
+        for k in CHANNEL_PARAM_NAMES:
+            h.update(np.ascontiguousarray(getattr(draws, k), dtype=np.float64).tobytes())
+        return h.hexdigest()
     h = hashlib.sha256(",".join(PARAM_NAMES).encode())
     h.update(np.ascontiguousarray(draws.as_matrix(), dtype=np.float64).tobytes())
     return h.hexdigest()
@@ -362,8 +409,8 @@ def _warn_rebuild(path: Path, reason: str) -> None:
 
 
 def run_key(draws: FunnelDraws, total_steps: int, config: PPOConfig, env_config: EnvConfig | None, *, num_envs: int,
-            eval_every: int, n_eval_months: int, eval_seed: int = EVAL_SEED) -> dict[str, Any]:
-    """Everything a cached training run must match."""
+            eval_every: int, n_eval_months: int, eval_seed: int = EVAL_SEED, eval_months: Sequence[str] = EVAL_MONTHS) -> dict[str, Any]:
+    """Everything a cached training run must match (the evaluation included: which months, seed)."""
     return {
         "kind": "budget-ppo-run",
         "cache_version": CACHE_VERSION,
@@ -371,7 +418,7 @@ def run_key(draws: FunnelDraws, total_steps: int, config: PPOConfig, env_config:
         "num_envs": int(num_envs),
         "ppo_config": config.to_dict(),
         "env_config": env_config_dict(env_config),
-        "eval": {"every": int(eval_every), "n_months": int(n_eval_months), "seed": int(eval_seed)},
+        "eval": {"every": int(eval_every), "n_months": int(n_eval_months), "seed": int(eval_seed), "months": list(eval_months)},
         "draws_sha256": draws_fingerprint(draws),
         "code_sha256": code_fingerprint(),
     }
@@ -445,16 +492,13 @@ def cached_training_run(
     """
     config = config or BUDGET_PPO
     directory = Path(cache_dir) / name
-    key = run_key(draws, total_steps, config, env_config, num_envs=num_envs, eval_every=eval_every, n_eval_months=n_eval_months)
+    evaluator = evaluator or Evaluator(draws, env_config, n_months=n_eval_months)
+    key = run_key(draws, total_steps, config, env_config, num_envs=num_envs, eval_every=eval_every, **_eval_key(evaluator))
     if not refit:
         run, reason = load_run(directory, key)
         if run is not None:
             return run
         _warn_rebuild(directory, reason)
-    evaluator = evaluator or Evaluator(draws, env_config, n_months=n_eval_months)
-    if evaluator.n_months != n_eval_months or evaluator.seed != EVAL_SEED:
-        raise ValueError(f"evaluator has {evaluator.n_months} months and seed {evaluator.seed}; the cache key says "
-                         f"{n_eval_months} months and seed {EVAL_SEED}")
     if evaluator.draws is not draws and draws_fingerprint(evaluator.draws) != key["draws_sha256"]:
         raise ValueError("the evaluator was built on other posterior draws than the ones trained on")
     run = train_budget_agent(draws, total_steps, config, env_config, num_envs=num_envs, evaluator=evaluator,
@@ -479,6 +523,7 @@ def epsilon_sweep(
     num_envs: int = NUM_ENVS,
     eval_every: int = EVAL_EVERY,
     n_eval_months: int = N_EVAL_MONTHS,
+    evaluator: Evaluator | None = None,
     cache_path: str | Path | None = None,
     refit: bool = False,
     progress: bool = False,
@@ -491,7 +536,8 @@ def epsilon_sweep(
     """
     config = config or BUDGET_PPO
     epsilons, seeds = [float(e) for e in epsilons], [int(s) for s in seeds]
-    key = run_key(draws, total_steps, config, env_config, num_envs=num_envs, eval_every=eval_every, n_eval_months=n_eval_months)
+    evaluator = evaluator or Evaluator(draws, env_config, n_months=n_eval_months)
+    key = run_key(draws, total_steps, config, env_config, num_envs=num_envs, eval_every=eval_every, **_eval_key(evaluator))
     key.update(kind="budget-ppo-epsilon-sweep", epsilons=epsilons, seeds=seeds)
     if cache_path is not None and not refit:
         payload, reason = read_json_cache(cache_path, key)
@@ -504,7 +550,6 @@ def epsilon_sweep(
         _warn_rebuild(Path(cache_path), reason)
     from tqdm.auto import tqdm
 
-    evaluator = Evaluator(draws, env_config, n_months=n_eval_months)
     t0 = time.perf_counter()
     parts = []
     grid = [(e, s) for e in epsilons for s in seeds]
@@ -558,14 +603,17 @@ TABLE_COLUMNS = [
 
 
 def comparison_table(evaluator: Evaluator, agents: Mapping[str, Callable], config: EnvConfig | None = None,
-                     baselines: Mapping[str, Callable] | None = None) -> pd.DataFrame:
-    """PPO policies, the baselines and the optima on the evaluator's shared months.
+                     baselines: Mapping[str, Callable] | None = None, include_oracle: bool = True) -> pd.DataFrame:
+    """PPO policies, the baselines, the optima and the oracle on the evaluator's shared months.
 
     ``agents``: name -> policy (one per seed). Adds a row ``"PPO (mean of N seeds)"`` averaging
-    the agents' rows (with ``pct_of_optimum_sd`` across seeds). Columns :data:`TABLE_COLUMNS`.
+    the agents' rows (with ``pct_of_optimum_sd`` across seeds). The last row is the oracle
+    (``helpers.baselines.ORACLE_NAME``), which knows each month's posterior draw: the upper
+    bound no policy beats beyond noise (the open-loop optimum is not one); ``include_oracle=False``
+    leaves it out (several channels with carryover have none). Columns :data:`TABLE_COLUMNS`.
     """
     baselines = standard_policies(config) if baselines is None else baselines
-    table = evaluator.table({**agents, **baselines})
+    table = evaluator.table({**agents, **baselines}, include_oracle=include_oracle)
     ppo_rows = table.loc[list(agents)]
     mean = ppo_rows[TABLE_COLUMNS].mean()
     mean["pct_of_optimum_se"] = float(np.sqrt((ppo_rows["pct_of_optimum_se"] ** 2).mean() / len(agents)))
@@ -649,7 +697,7 @@ def settle_step(x: Sequence[float], y: Sequence[float], frac: float = 0.9, log: 
 
 # --- new data every day -----------------------------------------------------------------------
 
-NEW_DATA_DIR = ROOT / "build" / "cache" / "new_data"
+NEW_DATA_DIR = bayes.CACHE_DIR / "new_data"
 
 
 def simulate_month(month: str, *, params: FunnelDraws | None = None, config: EnvConfig | None = None, seed: int = 0) -> pd.DataFrame:
@@ -712,3 +760,65 @@ def resolve_optimum_s(draws: FunnelDraws, config: EnvConfig | None = None, month
     policy = optimum_policy(draws, config)
     policy.share_table(month_calendar(tuple(months)))
     return time.perf_counter() - t0, policy
+
+
+# --- several channels (notebook 06) -------------------------------------------------------------
+
+
+def channel_daily_spend(policy: Callable, evaluator: Evaluator) -> np.ndarray:
+    """What ``policy`` spends per day and channel on the evaluator's months (its tables' months,
+    draws and noise): ``(n_months, MAX_DAYS, K)``, NaN past a month's end."""
+    from helpers.env import MAX_DAYS
+
+    core = evaluator.core
+    if not core.multichannel:
+        raise ValueError("channel_daily_spend needs an evaluator of the several-channel env")
+    rows: list[np.ndarray] = []
+
+    class Recorder:
+        needs_state = True
+
+        def __call__(self, obs, state):
+            rows.append(core.ep_channel_spend.T.copy())  # (n, K) spent so far, before today's step
+            return policy(obs, state) if getattr(policy, "needs_state", False) else policy(obs)
+
+    evaluator.run(Recorder())
+    so_far = np.stack(rows + [core.ep_channel_spend.T.copy()])  # (T + 1, n, K)
+    daily = np.diff(so_far, axis=0)  # (T, n, K)
+    out = np.full((evaluator.n_months, MAX_DAYS, core.n_channels), np.nan)
+    out[:, : daily.shape[0]] = daily.transpose(1, 0, 2)
+    past_end = np.arange(MAX_DAYS)[None, :] >= evaluator.calendar.n_days[evaluator.month_idx][:, None]
+    out[past_end] = np.nan
+    return out
+
+
+def simulate_channel_data(truth: ChannelDraws, config: EnvConfig | None = None, seed: int = 0) -> ChannelData:
+    """The channel data set simulated from ``truth`` (one parameter point): the marketers' own
+    daily spends per channel (the data's) replayed through the env's dynamics (the one copy of
+    the channel funnel, carryover included), with the data's calendar and active days.
+
+    For parameter recovery: fit the channel model to the result and compare with ``truth``.
+    """
+    from helpers.baselines import historical_replay_policy
+    from helpers.env import PacingCore, channel_config
+
+    if truth.n_draws != 1:
+        raise ValueError(f"simulate_channel_data needs one parameter point, got {truth.n_draws} draws")
+    cfg = (config or channel_config()).resolved()
+    hist = cfg.channels
+    core = PacingCore(truth, dataclasses.replace(cfg, months=hist.months, budget=None), n_envs=len(hist.months))
+    core.seed(seed)
+    core.start(np.arange(len(hist.months)), month_idx=np.arange(len(hist.months)), draw_idx=0)
+    replay = historical_replay_policy(dataclasses.replace(cfg, months=hist.months, budget=None))
+    spend, impressions, clicks = [], [], []
+    for _ in range(int(hist.n_days.max())):
+        core.step(replay(core.observe(), core.state()))
+        spend.append(core.last_channel_spend.T.copy())  # (M, K)
+        impressions.append(core.last_channel_impressions.T.copy())
+        clicks.append(core.last_channel_clicks.T.copy())
+    days = [(m, d) for m in range(len(hist.months)) for d in range(hist.n_days[m])]
+    pick = lambda arr: np.array([arr[d][m] for m, d in days])  # noqa: E731  (T_total, K), calendar order
+    dates = pd.DatetimeIndex([pd.Period(hist.months[m], "M").start_time + pd.Timedelta(days=d) for m, d in days])
+    active = np.array([hist.active[m, d] for m, d in days])
+    s = pick(spend)
+    return ChannelData(dates, hist.channels, active, np.where(active, s, 0.0), pick(impressions), pick(clicks))

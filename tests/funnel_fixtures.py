@@ -9,10 +9,15 @@ from helpers.bayes import FunnelDraws
 TRUTH = FunnelDraws.from_dict(data.TRUE_PARAMS)
 
 
-def jittered_posterior(n_draws: int = 200, seed: int = 0) -> FunnelDraws:
-    """A stand-in for the fitted posterior: the ground truth plus independent jitter."""
+def jittered_posterior(n_draws: int = 200, seed: int = 0, day_spread: float = 1.0) -> FunnelDraws:
+    """A stand-in for the fitted posterior: the ground truth plus independent jitter.
+
+    ``day_spread`` scales the jitter of the holiday and weekend effects (what makes one month's
+    best plan differ from one draw to the next); 1 is about the fitted posterior's spread.
+    """
     rng = np.random.default_rng(seed)
-    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02, "clk_intercept": 0.05, "clk_slope": 0.01, "clk_holiday": 0.02, "clk_weekend": 0.02}
+    sd = {"imp_intercept": 0.05, "imp_slope": 0.01, "imp_holiday": 0.02 * day_spread, "clk_intercept": 0.05, "clk_slope": 0.01,
+          "clk_holiday": 0.02 * day_spread, "clk_weekend": 0.02 * day_spread}
     d = {k: v + sd.get(k, 0.0) * rng.standard_normal(n_draws) for k, v in data.TRUE_PARAMS.items()}
     d["imp_alpha"] = data.TRUE_PARAMS["imp_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))
     d["clk_alpha"] = data.TRUE_PARAMS["clk_alpha"] * np.exp(0.1 * rng.standard_normal(n_draws))

@@ -260,3 +260,39 @@ def test_plot_allocation_draws_each_allocation_and_marks_holidays_and_weekends()
     labels = ax.get_legend_handles_labels()[1]
     assert "public holiday" in labels and "weekend" in labels
     assert ax.get_xlabel() == "day of April 2024"
+
+
+# --- issue 10: the oracle ---------------------------------------------------------------------
+
+
+def test_oracle_plans_each_months_own_draw():
+    """Item 8: the oracle knows which posterior draw a month got and spends that draw's optimum."""
+    from helpers.baselines import oracle_policy
+
+    cfg = EnvConfig()
+    budget = cfg.resolved().budget
+    for month, draw in (("2024-04", 3), ("2024-03", 117)):
+        df = play_month(oracle_policy(POSTERIOR, cfg), POSTERIOR, month, cfg, draw=draw)
+        h, w = CAL.flags(month), CAL.weekend_flags(month)
+        np.testing.assert_allclose(df["spend"], closed_form_allocation(h, w, budget, POSTERIOR.subset([draw])), rtol=1e-9)
+        # ... which is not the open-loop optimum over the whole posterior
+        assert not np.allclose(df["spend"], optimal_allocation(h, w, budget, POSTERIOR), rtol=1e-3)
+
+
+def test_the_oracle_bounds_every_policy_and_joins_the_table():
+    """Item 8: the open-loop optimum is not an upper bound for a closed-loop agent (it could learn the
+    month's draw from what it observes); the oracle that knows each month's draw is. With one
+    parameter point, knowing the draw is worth nothing: the oracle is the optimum."""
+    from helpers.baselines import ORACLE_NAME, oracle_policy
+
+    wide = jittered_posterior(day_spread=5.0)
+    ev = Evaluator(wide, n_months=480)
+    table = ev.table(standard_policies(), include_oracle=True)
+    assert list(table.index) == ["even pacing", "historical (human)", "holiday rule (2x)", "optimum (clicks)",
+                                 "optimum (acquisitions)", ORACLE_NAME]
+    pct = table["pct_of_optimum"]
+    gain = pct[ORACLE_NAME] - 100.0
+    assert gain > 4 * table.loc[ORACLE_NAME, "pct_of_optimum_se"] and 0.1 < gain < 3.0, table.loc[ORACLE_NAME]
+    assert pct.drop(ORACLE_NAME).max() < pct[ORACLE_NAME]
+    one_point = Evaluator(TRUTH, n_months=48)
+    assert one_point.evaluate(oracle_policy(TRUTH))["pct_of_optimum"] == pytest.approx(100.0, abs=1e-3)

@@ -67,12 +67,18 @@ def load(data_path, cache_dir, **kw):
 # --- the fit ------------------------------------------------------------------------------
 
 
-def test_every_true_parameter_lies_inside_its_94pct_hdi(fitted):
+def test_the_true_parameters_are_recovered_as_often_as_a_calibrated_model_would(fitted):
+    """Each 94% HDI misses its true value 6% of the time even for a perfect model and sampler,
+    so "all ten inside" happens only about half the time (0.94**10 = 0.54). A calibrated fit has
+    at most 2 misses with probability 0.98; 3 or more says the model or the sampler is off."""
+    from scipy import stats
+
     truth = load_ground_truth()["params"]
     assert truth == TRUE_PARAMS  # the committed ground truth is the generator's
-    hdi = az.hdi(fitted["idata"], hdi_prob=0.94, var_names=list(PARAM_NAMES))
+    hdi = az.hdi(fitted["idata"], prob=0.94, var_names=list(PARAM_NAMES))  # ci_bound: lower, upper
     outside = {k: (truth[k], tuple(np.round(hdi[k].values, 4))) for k in PARAM_NAMES if not hdi[k][0] <= truth[k] <= hdi[k][1]}
-    assert outside == {}, f"true values outside the 94% HDI: {outside}"
+    assert stats.binom(len(PARAM_NAMES), 0.06).sf(2) < 0.025  # P(3+ misses | calibrated)
+    assert len(outside) <= 2, f"true values outside the 94% HDI: {outside}"
     # and the HDIs are informative, not just wide: slopes pinned to +-0.1, dispersions to +-30%
     for k in ("imp_slope", "clk_slope"):
         assert float(hdi[k][1] - hdi[k][0]) < 0.2
@@ -98,7 +104,7 @@ def test_the_fit_converged_and_exports_every_draw(fitted):
     # chain-major flattening: draw 0 of chain 1 sits right after the last draw of chain 0
     assert draws.imp_slope[TEST_SETTINGS.draws] == float(idata.posterior["imp_slope"].sel(chain=1, draw=0))
     assert idata.posterior.attrs["sampler"] == bayes.DEFAULT_SAMPLER
-    assert set(idata.groups()) >= {"posterior", "sample_stats", "observed_data", "constant_data"}
+    assert set(idata.children) >= {"posterior", "sample_stats", "observed_data", "constant_data"}
 
 
 def test_natural_scale_means_are_the_centred_means(fitted):
@@ -119,8 +125,8 @@ def test_natural_scale_means_are_the_centred_means(fitted):
 
 def test_add_natural_scale_by_hand():
     post = {k: np.full((2, 3), v) for k, v in {"imp_intercept_c": 12.0, "imp_slope": 0.5, "imp_cv": 0.2, "clk_intercept_c": 7.0, "clk_slope": 0.9, "clk_cv": 0.25}.items()}
-    idata = az.from_dict(posterior=post)
-    idata.add_groups(constant_data=xr.Dataset({"log_spend_centre": 7.0, "log_imp_centre": 12.0}))
+    idata = az.from_dict({"posterior": post})
+    idata["constant_data"] = xr.Dataset({"log_spend_centre": 7.0, "log_imp_centre": 12.0})
     bayes.add_natural_scale(idata)
     p = idata.posterior
     assert float(p["imp_intercept"][0, 0]) == pytest.approx(12.0 - 0.5 * 7.0)  # 8.5
@@ -202,18 +208,18 @@ def test_the_campaign_model_has_one_parameter_per_campaign():
 def test_check_convergence_flags_stuck_chains_low_ess_and_divergences():
     rng = np.random.default_rng(0)
     good = rng.normal(size=(4, 1000))
-    ok = az.from_dict(posterior={"x": good}, sample_stats={"diverging": np.zeros((4, 1000), bool)})
+    ok = az.from_dict({"posterior": {"x": good}, "sample_stats": {"diverging": np.zeros((4, 1000), bool)}})
     assert bayes.check_convergence(ok).loc["x", "r_hat"] <= 1.01
     stuck = good + np.array([0.0, 0.0, 0.0, 3.0])[:, None]  # one chain elsewhere
     with pytest.raises(bayes.ConvergenceError, match=r"r_hat > 1.01: x="):
-        bayes.check_convergence(az.from_dict(posterior={"x": stuck}))
+        bayes.check_convergence(az.from_dict({"posterior": {"x": stuck}}))
     walk = np.cumsum(rng.normal(size=(4, 1000)), axis=1) * 0.01 + rng.normal(size=(4, 1000))  # sticky
     with pytest.raises(bayes.ConvergenceError, match=r"bulk ESS < 5000"):
-        bayes.check_convergence(az.from_dict(posterior={"x": walk}), min_ess_bulk=5000, max_rhat=2.0)
+        bayes.check_convergence(az.from_dict({"posterior": {"x": walk}}), min_ess_bulk=5000, max_rhat=2.0)
     div = np.zeros((4, 1000), bool)
     div[1, 5] = True
     with pytest.raises(bayes.ConvergenceError, match="1 divergent"):
-        bayes.check_convergence(az.from_dict(posterior={"x": good}, sample_stats={"diverging": div}))
+        bayes.check_convergence(az.from_dict({"posterior": {"x": good}, "sample_stats": {"diverging": div}}))
 
 
 # --- the cache ----------------------------------------------------------------------------
@@ -292,12 +298,11 @@ def _empty(path):
 
 def _rewrite(path, edit):
     """A readable file whose numbers were changed after writing (checksum not updated)."""
-    idata = az.from_netcdf(str(path))
-    for g in idata.groups():
-        idata[g].load()
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        idata = tree.load().copy()
     edit(idata)
     tmp = path.with_suffix(".tmp.nc")
-    idata.to_netcdf(str(tmp))
+    idata.to_netcdf(tmp, engine="h5netcdf")
     tmp.replace(path)
 
 
@@ -343,7 +348,7 @@ def test_a_failed_write_leaves_the_old_cache_and_no_temporary_file(cache_copy, f
             fh.write(b"\x89HDF half")
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(az.InferenceData, "to_netcdf", half_write)
+    monkeypatch.setattr(xr.DataTree, "to_netcdf", half_write)
     with pytest.raises(OSError, match="disk full"):
         bayes.write_cache(fitted["idata"], path, bayes.cache_key(data_path, TEST_SETTINGS))
     assert path.read_bytes() == before

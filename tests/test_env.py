@@ -434,3 +434,85 @@ def test_weekend_multiplies_mean_clicks_by_exp_clk_weekend():
     se = est * math.sqrt((ratio[5].std() / ratio[5].mean()) ** 2 + (ratio[4].std() / ratio[4].mean()) ** 2) / math.sqrt(n)
     assert abs(math.log(est) - data.TRUE_PARAMS["clk_weekend"]) < 4 * se / est, (math.log(est), se)
     assert est == pytest.approx(math.exp(0.25), rel=0.03)
+
+
+# --- issue 10 -------------------------------------------------------------------------------------
+
+
+def test_the_last_day_says_its_action_was_ignored():
+    """Item 6: the last day spends what is left whatever the action; the env says so
+    (``info["action_ignored"]``), so an agent can leave that step out of its policy loss."""
+    env = BudgetPacingVectorEnv(POSTERIOR, num_envs=3)
+    env.reset(seed=0)
+    for _ in range(2 * MAX_DAYS):
+        days_left = env.core.n_days - env.core.day
+        _, _, term, _, info = env.step(np.zeros((3, 1)))
+        np.testing.assert_array_equal(info["action_ignored"], days_left == 1)
+        np.testing.assert_array_equal(info["action_ignored"], term)  # the last day is the terminal step
+    single = BudgetPacingEnv(POSTERIOR)
+    single.reset(seed=1, options={"month": "2024-02"})
+    flags = [single.step(np.zeros(1))[4]["action_ignored"] for _ in range(29)]
+    assert flags == [False] * 28 + [True]
+
+
+class _RecordingGenerator:
+    """Wraps a numpy Generator and keeps what its ``standard_gamma`` returned."""
+
+    def __init__(self, rng):
+        self.rng, self.gammas = rng, []
+
+    def standard_gamma(self, shape):
+        out = self.rng.standard_gamma(shape)
+        self.gammas.append(out.copy())
+        return out
+
+
+def test_common_random_numbers_share_the_market_noise_not_the_counts():
+    """Item 7: two policies played from one seed face the same months, draws and gamma (market)
+    noise on every day, but not the same Poisson counts: numpy's Poisson sampler consumes a
+    rate-dependent number of uniforms, so once the spends differ somewhere, the counts differ
+    everywhere after. The module docstring says so, with the measured size of the effect."""
+    import helpers.env as env_mod
+
+    n = 300
+
+    def play(first_action):
+        core = PacingCore(POSTERIOR, EnvConfig(months=("2024-04",)), n_envs=n)
+        core.seed(3)
+        core.rng_noise = _RecordingGenerator(core.rng_noise)
+        core.start(np.arange(n), month_idx=0)
+        spend, clicks = [], []
+        for day in range(30):
+            a = np.zeros((n, 1))
+            a[0] = first_action if day == 0 else 0.0  # only slot 0, only on day 1
+            _, _, s, _, c, _ = core.step(a)
+            spend.append(s)
+            clicks.append(c)
+        return np.array(core.rng_noise.gammas), np.array(spend), np.array(clicks), core.draw_idx.copy()
+
+    g0, s0, c0, d0 = play(0.0)
+    g1, s1, c1, d1 = play(0.5)
+    np.testing.assert_array_equal(d0, d1)  # the same posterior draws
+    np.testing.assert_array_equal(g0, g1)  # the same market noise, every slot, every day
+    np.testing.assert_array_equal(s0[:, 1:], s1[:, 1:])  # slots 1.. spend exactly alike ...
+    assert not np.array_equal(c0[:, 1:], c1[:, 1:])  # ... yet their counts differ
+
+    # The size of the unshared count noise: 1,000 months of even pacing, the counts' stream reseeded.
+    totals = []
+    for counts_seed in (None, 12345):
+        core = PacingCore(POSTERIOR, EnvConfig(months=EVAL_MONTHS), n_envs=1000)
+        core.seed(7)
+        if counts_seed is not None:
+            core.rng_counts = np.random.default_rng(counts_seed)
+        core.start(np.arange(1000))
+        while np.any(core.day < core.n_days):
+            core.step(np.zeros((1000, 1)))
+        totals.append(core.ep_clicks.copy())
+    per_month_pct = 100 * np.std((totals[1] - totals[0]) / totals[0], ddof=1) / math.sqrt(2)
+    assert 0.3 < per_month_pct < 0.5, per_month_pct
+    doc = " ".join(env_mod.__doc__.split())
+    assert "about 0.4% of a month's clicks" in doc
+    # Two policies with independent count noise: a 1,000-month comparison's standard error gains
+    # sqrt(2) * 0.4% / sqrt(1000) ~ 0.02 points of the optimum.
+    assert round(math.sqrt(2) * per_month_pct / math.sqrt(1000), 2) == 0.02
+    assert "about 0.02 points" in doc
