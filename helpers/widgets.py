@@ -86,10 +86,13 @@ def clip_cases(clip_eps: float = 0.2, ratios: tuple[float, float, float] = (0.5,
 
 class ClipExplorer:
     """Slider for clip epsilon (0.05-0.5) and the sign of the advantage; redraws ``L^CLIP`` vs the
-    ratio (A = +-1), the unclipped ``r A`` for comparison, the trust region ``[1 - eps, 1 + eps]``
+    ratio (A = +-1), the unclipped ``r A`` for comparison, the clip range ``[1 - eps, 1 + eps]``
     shaded, and the ratios where the gradient vanishes hatched in red.
 
-    After every redraw ``state`` holds ``eps``, ``sign``, ``trust_region``, ``zero_gradient``
+    The band is the *clip range*, not a trust region: ratios can and do end up outside it (the
+    clip only removes the incentive to push them further); TRPO's KL constraint is a trust region.
+
+    After every redraw ``state`` holds ``eps``, ``sign``, ``clip_range``, ``zero_gradient``
     (list of ``(first, last)`` ratio intervals, from autograd on a grid), ``cases`` (the three
     cases for this sign) and ``n_redraws``. ``fig``/``ax`` are the figure drawn on.
     """
@@ -121,8 +124,8 @@ class ClipExplorer:
         zero = zero_gradient_regions(r, grad)
         ax = self.ax
         ax.clear()
-        ax.axvspan(1 - eps, 1 + eps, color="tab:green", alpha=0.15, label="trust region [1-ε, 1+ε]",
-                   gid="trust_region")
+        ax.axvspan(1 - eps, 1 + eps, color="tab:green", alpha=0.15, label="clip range [1-ε, 1+ε]",
+                   gid="clip_range")
         for k, (a, b) in enumerate(zero):
             ax.axvspan(a, b, facecolor="none", edgecolor="tab:red", hatch="//", lw=0,
                        label="gradient = 0 (clip active)" if k == 0 else None, gid=f"zero_grad_{k}")
@@ -143,7 +146,7 @@ class ClipExplorer:
         self.state = {
             "eps": eps,
             "sign": sign,
-            "trust_region": (1 - eps, 1 + eps),
+            "clip_range": (1 - eps, 1 + eps),
             "zero_gradient": zero,
             "cases": cases,
             "n_redraws": self.state["n_redraws"] + 1,
@@ -163,28 +166,34 @@ class EpsilonLab:
     """The epsilon lab: pick clip ε (and the learning rate), press **Train**, see the new learning
     curve (% of the optimum against env steps) overlaid on every previous run.
 
-    Each press trains a fresh agent with ``helpers.training.train_budget_agent`` for ``steps``
-    env steps (keep it short: a few seconds), starting from ``base_config`` with the chosen
-    ``clip_eps``, ``lr`` and ``seed``. **Clear** forgets the runs.
+    Each press trains ``seeds`` fresh agents (seeds ``first seed`` .. ``first seed + seeds - 1``)
+    with ``helpers.training.train_budget_agent`` for ``steps`` env steps each, starting from
+    ``base_config`` with the chosen ``clip_eps`` and ``lr``, and draws their mean curve with the
+    seeds' band (min to max) around it: one seed's curve cannot tell an effect of ε from luck.
+    The status line says whether the new run's final band overlaps the previous run's (within
+    the seeds' noise) or not (a real difference). **Clear** forgets the runs.
 
     Args:
         draws: posterior draws (``helpers.bayes.FunnelDraws``) for the env and the optimum.
         steps: default step budget of a run (the slider starts there).
+        seeds: default number of seeds per press.
         base_config: the ``PPOConfig`` the runs start from (default: the tuned one).
         env_config: the environment (default ``EnvConfig()``).
-        evaluator: where % of the optimum is measured (built once, shared by every run).
+        evaluator: where % of the optimum is measured (built once, shared by every run; notebook
+            05 passes its *validation* evaluator: the lab is a tuning tool).
         levels: reference lines (name -> % of optimum), e.g. the baselines.
         eval_every: measure every this many updates.
         num_envs: parallel months per run.
 
-    ``runs`` holds one dict per run (``label, clip_eps, lr, seed, steps, final_pct, wall_s,
-    curve``); ``state`` says what was last drawn: ``n_runs``, ``labels`` (legend order),
-    ``n_redraws``, ``status``.
+    ``runs`` holds one dict per press (``label, clip_eps, lr, seeds, steps, final_pct`` (mean
+    over seeds), ``final_min, final_max, finals, wall_s`` (all seeds), ``curve`` (the mean
+    curve), ``curves`` (one per seed)); ``state`` says what was last drawn: ``n_runs``,
+    ``labels`` (legend order), ``n_redraws``, ``status``.
     """
 
     def __init__(self, draws, steps: int = 40_000, base_config=None, env_config=None, evaluator=None,
                  levels: dict[str, float] | None = None, eval_every: int = 2, eps: float = 0.2, lr: float | None = None,
-                 num_envs: int | None = None):
+                 num_envs: int | None = None, seeds: int = 3):
         from helpers.baselines import Evaluator
 
         self.draws = draws
@@ -203,7 +212,10 @@ class EpsilonLab:
         batch = self.base_config.num_steps * self.num_envs
         self.steps_slider = widgets.IntSlider(value=int(steps), min=batch, max=max(int(steps) * 4, batch * 10), step=batch,
                                               description="env steps", continuous_update=False)
-        self.seed_box = widgets.BoundedIntText(value=0, min=0, max=10_000, description="seed", layout=widgets.Layout(width="150px"))
+        self.seeds_box = widgets.BoundedIntText(value=int(seeds), min=1, max=5, description="seeds",
+                                                layout=widgets.Layout(width="130px"))
+        self.seed_box = widgets.BoundedIntText(value=0, min=0, max=10_000, description="first seed",
+                                               style={"description_width": "initial"}, layout=widgets.Layout(width="150px"))
         self.train_button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.clear_button = widgets.Button(description="Clear", icon="trash")
         self.status = widgets.HTML(value="Pick ε (and the learning rate), then press Train.")
@@ -216,7 +228,7 @@ class EpsilonLab:
         self.state: dict[str, Any] = {"n_runs": 0, "labels": [], "n_redraws": 0, "status": self.status.value}
         self.widget = widgets.VBox([
             widgets.HBox([self.eps_slider, self.lr_slider]),
-            widgets.HBox([self.steps_slider, self.seed_box, self.train_button, self.clear_button]),
+            widgets.HBox([self.steps_slider, self.seeds_box, self.seed_box, self.train_button, self.clear_button]),
             self.status,
             self.output,
         ])
@@ -225,32 +237,54 @@ class EpsilonLab:
     # -- actions --
 
     def train(self) -> dict[str, Any]:
-        """Train one run with the current widget values; add it to ``runs`` and redraw."""
+        """Train one run (``seeds`` agents) with the current widget values; add it to ``runs`` and redraw."""
         import dataclasses
 
         eps, lr = float(self.eps_slider.value), float(self.lr_slider.value)
-        seed, steps = int(self.seed_box.value), int(self.steps_slider.value)
-        config = dataclasses.replace(self.base_config, clip_eps=eps, lr=lr, seed=seed)
-        self._set_status(f"Training ε = {eps:.2f}, lr = {lr:.1e}, seed {seed} for {steps:,} steps ...")
+        first, n_seeds, steps = int(self.seed_box.value), int(self.seeds_box.value), int(self.steps_slider.value)
+        seeds = list(range(first, first + n_seeds))
         self.train_button.disabled = True
+        results = []
         try:
-            run = _training.train_budget_agent(self.draws, steps, config, self.env_config, num_envs=self.num_envs,
-                                               evaluator=self.evaluator, eval_every=self.eval_every)
+            for k, seed in enumerate(seeds):
+                self._set_status(f"Training ε = {eps:.2f}, lr = {lr:.1e}: seed {seed} ({k + 1} of {n_seeds}), {steps:,} steps ...")
+                config = dataclasses.replace(self.base_config, clip_eps=eps, lr=lr, seed=seed)
+                results.append(_training.train_budget_agent(self.draws, steps, config, self.env_config, num_envs=self.num_envs,
+                                                            evaluator=self.evaluator, eval_every=self.eval_every))
         except Exception as e:  # show it in the panel, then re-raise for the notebook / tests
             self._set_status(f"<b>Training failed:</b> {type(e).__name__}: {e}")
             raise
         finally:
             self.train_button.disabled = False
+        finals = [r.final_pct for r in results]
+        who = f"seed {first}" if n_seeds == 1 else f"seeds {first}-{seeds[-1]}"
         entry = {
-            "label": f"ε={eps:.2f}, lr={lr:.1e}, seed {seed}",
-            "clip_eps": eps, "lr": lr, "seed": seed, "steps": run.steps,
-            "final_pct": run.final_pct, "wall_s": run.wall_s, "curve": run.curve,
+            "label": f"ε={eps:.2f}, lr={lr:.1e}, {who}",
+            "clip_eps": eps, "lr": lr, "seeds": seeds, "steps": results[0].steps,
+            "final_pct": float(np.mean(finals)), "final_min": float(np.min(finals)), "final_max": float(np.max(finals)),
+            "finals": finals, "wall_s": float(sum(r.wall_s for r in results)),
+            "curves": [r.curve for r in results],
         }
+        summary = _training.mean_curve(entry["curves"])  # mean, min, max over the seeds at each step
+        entry["curve"] = pd.DataFrame({"step": summary.index.to_numpy(), "pct_of_optimum": summary["mean"].to_numpy(),
+                                       "pct_min": summary["min"].to_numpy(), "pct_max": summary["max"].to_numpy()})
         self.runs.append(entry)
-        self._set_status(f"Run {len(self.runs)}: {entry['label']}: {entry['final_pct']:.2f}% of the optimum "
-                         f"after {entry['steps']:,} steps ({entry['wall_s']:.1f} s of training).")
+        band = "" if n_seeds == 1 else f" (seeds from {entry['final_min']:.2f} to {entry['final_max']:.2f})"
+        self._set_status(f"Run {len(self.runs)}: {entry['label']}: {entry['final_pct']:.2f}% of the optimum{band} "
+                         f"after {entry['steps']:,} steps each ({entry['wall_s']:.1f} s of training).{self._verdict()}")
         self.redraw()
         return entry
+
+    def _verdict(self) -> str:
+        """Does the latest run differ from the one before by more than the seeds' noise?"""
+        if len(self.runs) < 2 or min(len(self.runs[-1]["seeds"]), len(self.runs[-2]["seeds"])) < 2:
+            return ""
+        new, old = self.runs[-1], self.runs[-2]
+        overlap = new["final_min"] <= old["final_max"] and old["final_min"] <= new["final_max"]
+        if overlap:
+            return f" Its band overlaps run {len(self.runs) - 1}'s: within the seeds' noise."
+        word = "above" if new["final_min"] > old["final_max"] else "below"
+        return f" Its whole band is {word} run {len(self.runs) - 1}'s: a real difference."
 
     def clear(self) -> None:
         self.runs = []
@@ -278,8 +312,13 @@ class EpsilonLab:
             c = run["curve"]
             latest = k == len(self.runs) - 1
             color = cmap(np.clip((run["clip_eps"] - 0.05) / 0.45, 0, 1) * 0.9)
+            if len(run["curves"]) > 1:  # the seeds' band: min to max at each measurement
+                ax.fill_between(c["step"], c["pct_min"], c["pct_max"], color=color, alpha=0.25 if latest else 0.12, lw=0,
+                                gid=f"band_{k}")
+                values.extend(c["pct_min"].tolist())
+            band = f" [{run['final_min']:.2f}, {run['final_max']:.2f}]" if len(run["curves"]) > 1 else ""
             ax.plot(c["step"], c["pct_of_optimum"], color=color, lw=2.6 if latest else 1.4, alpha=1.0 if latest else 0.75,
-                    marker="." if latest else None, label=f"{k + 1}: {run['label']} -> {run['final_pct']:.2f}%", gid=f"run_{k}")
+                    marker="." if latest else None, label=f"{k + 1}: {run['label']} -> {run['final_pct']:.2f}%{band}", gid=f"run_{k}")
             values.extend(c["pct_of_optimum"].tolist())
         for k, (name, value) in enumerate(self.levels.items()):
             ax.axhline(value, color="0.35", lw=1.1, ls=["--", ":", "-."][k % 3], label=f"{name} ({value:.2f}%)", gid=f"level_{name}")
@@ -288,8 +327,9 @@ class EpsilonLab:
         ax.set_ylim(low - 0.15 * (100.25 - low) - 0.05, 100.25)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("% of the open-loop optimum")
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-        ax.set_title("The epsilon lab: every run overlaid (latest bold)")
+        # whole step counts (20,480, not 2.048 and a x10^4 offset text that the legend would hide)
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"))
+        ax.set_title("The epsilon lab: every run overlaid (latest bold; shaded: the seeds' band)")
         if self.runs or self.levels:
             ax.legend(fontsize=7, loc="lower right")
         self.fig.tight_layout()

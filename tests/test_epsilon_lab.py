@@ -29,7 +29,7 @@ def evaluator():
 @pytest.fixture
 def lab(evaluator):
     return EpsilonLab(TRUTH, steps=2 * BATCH, base_config=TINY, evaluator=evaluator, num_envs=ENVS, eval_every=1,
-                      levels={"even pacing": 97.0, "historical (human)": 96.5})
+                      levels={"even pacing": 97.0, "historical (human)": 96.5}, seeds=1)
 
 
 def run_lines(lab):
@@ -67,7 +67,7 @@ def test_each_click_overlays_a_new_curve_and_keeps_the_previous_ones(lab):
     np.testing.assert_array_equal(old.get_ydata(), y_before)  # the earlier run is still drawn, unchanged
     np.testing.assert_allclose(new.get_ydata(), lab.runs[1]["curve"]["pct_of_optimum"])
     assert new.get_linewidth() > old.get_linewidth()  # the latest run is drawn bold
-    assert [r["clip_eps"] for r in lab.runs] == [0.1, 0.4] and lab.runs[1]["seed"] == 2
+    assert [r["clip_eps"] for r in lab.runs] == [0.1, 0.4] and lab.runs[1]["seeds"] == [2]
     # Both runs really trained: their final policies were measured after 2 updates.
     assert all(r["steps"] == 2 * BATCH for r in lab.runs)
     assert all(np.isfinite(r["final_pct"]) for r in lab.runs)
@@ -186,3 +186,39 @@ def test_settling_and_new_data_plots(runs):
     fig = plots.plot_new_data_costs({"fine-tune": runs[0].curve, "from scratch": runs[1].curve}, levels={"old policy": 98.0})
     assert len(fig.axes) == 2
     assert {ln.get_gid() for ln in fig.axes[1].lines} >= {"fine-tune_train_wall_s", "from scratch_train_wall_s"}
+
+
+def test_several_seeds_draw_a_band_and_the_status_says_whether_two_runs_differ(evaluator, monkeypatch):
+    lab = EpsilonLab(TRUTH, steps=2 * BATCH, base_config=TINY, evaluator=evaluator, num_envs=ENVS, eval_every=1)
+    assert lab.seeds_box.value == 3  # the default: a mean and a band, not one lucky run
+    lab.seeds_box.value = 2
+    lab.seed_box.value = 5
+    lab.train_button.click()
+    run = lab.runs[0]
+    assert run["seeds"] == [5, 6] and len(run["curves"]) == 2 and run["label"] == "ε=0.20, lr=5.0e-03, seeds 5-6"
+    finals = [c["pct_of_optimum"].iloc[-1] for c in run["curves"]]
+    assert run["final_pct"] == pytest.approx(np.mean(finals)) and (run["final_min"], run["final_max"]) == (min(finals), max(finals))
+    np.testing.assert_allclose(run["curve"]["pct_of_optimum"], np.mean([c["pct_of_optimum"] for c in run["curves"]], axis=0))
+    (band,) = [c for c in lab.ax.collections if c.get_gid() == "band_0"]
+    lo, hi = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    curves = np.array([c["pct_of_optimum"] for c in run["curves"]])
+    assert lo == pytest.approx(curves.min()) and hi == pytest.approx(curves.max())
+    assert "Run 1: ε=0.20" in lab.state["status"] and "seeds from" in lab.state["status"]
+    lab.fig.canvas.draw()  # the step axis shows its scale: plain step counts, no hidden x10^n offset
+    assert lab.ax.xaxis.get_offset_text().get_text() == ""
+
+    # The verdict compares the final bands of the last two runs (faked here to known values).
+    def fake(draws, total_steps, config, env_config=None, **kwargs):
+        curve = pd.DataFrame({"update": [0, 1], "step": [0, total_steps], "train_wall_s": [0.0, 0.1],
+                              "pct_of_optimum": [97.0, 90.0 + config.seed], "pct_of_optimum_se": [0.01, 0.01]})
+        return training.TrainingRun(agent=None, history=pd.DataFrame(), curve=curve, wall_s=0.1, eval_s=0.0)
+
+    monkeypatch.setattr(training, "train_budget_agent", fake)
+    lab.seed_box.value = 0
+    lab.train_button.click()  # finals 90, 91
+    lab.seed_box.value = 1
+    lab.train_button.click()  # finals 91, 92: overlaps
+    assert "overlaps run 2's: within the seeds' noise" in lab.state["status"]
+    lab.seed_box.value = 5
+    lab.train_button.click()  # finals 95, 96: above
+    assert "whole band is above run 3's: a real difference" in lab.state["status"]

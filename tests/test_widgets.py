@@ -34,8 +34,11 @@ def test_explorer_slider_range_and_initial_drawing():
     ex = ClipExplorer()
     assert (ex.eps_slider.min, ex.eps_slider.max) == (0.05, 0.5)
     assert ex.state["n_redraws"] == 1 and ex.state["eps"] == pytest.approx(0.2)
-    span = _patch(ex.ax, "trust_region")
+    span = _patch(ex.ax, "clip_range")
     assert span.get_x() == pytest.approx(0.8) and span.get_width() == pytest.approx(0.4)
+    # The band is PPO's clip range; a trust region is TRPO's KL constraint, another thing.
+    labels = [t.get_text() for t in ex.ax.get_legend().get_texts()]
+    assert "clip range [1-ε, 1+ε]" in labels and not any("trust" in s.lower() for s in labels)
     line = _line(ex.ax, "l_clip")
     np.testing.assert_allclose(line.get_ydata(), l_clip_by_hand(ex.ratio, 1, 0.2))
 
@@ -45,8 +48,8 @@ def test_moving_the_slider_moves_the_shaded_span_and_the_curve(eps):
     ex = ClipExplorer()
     ex.eps_slider.value = eps  # what a learner's drag does
     assert ex.state["n_redraws"] == 2
-    assert ex.state["trust_region"] == pytest.approx((1 - eps, 1 + eps))
-    span = _patch(ex.ax, "trust_region")
+    assert ex.state["clip_range"] == pytest.approx((1 - eps, 1 + eps))
+    span = _patch(ex.ax, "clip_range")
     assert span.get_x() == pytest.approx(1 - eps)
     assert span.get_x() + span.get_width() == pytest.approx(1 + eps)
     np.testing.assert_allclose(_line(ex.ax, "l_clip").get_ydata(), l_clip_by_hand(ex.ratio, 1, eps))
