@@ -168,10 +168,13 @@ MODEL_VERSION = "funnel-nb-centred/4-count-regression"
 CACHE_FORMAT = "3"  # 3: ArviZ 1 DataTree written by xarray (h5netcdf)
 
 #: The course's default sampler, chosen by measurement (``benchmarks/bench_bayes.py``, figures in
-#: build/bench/bench_bayes.json): from a cold start (empty compile caches, 2 shared cores) nutpie
-#: fitted the funnel in 0.55-0.71x PyMC's wall time (43-45 s vs 64-77 s) and sampled 3.7-7x more
-#: ESS per second. Most of its cold time is Numba compiling the model (PyTensor caches part of it
-#: on disk, so later processes compile faster). PyMC's own NUTS stays an option (``sampler="pymc"``).
+#: build/bench/bench_bayes.json): the lower median *cold* wall time (fresh process, empty PyTensor
+#: and Numba caches, 2 shared cores, 4 chains x 2,000 steps), 3 runs each on PyMC 6.4 / nutpie 0.16:
+#: nutpie 17.6 s [16.6-19.0] vs PyMC's NUTS on PyTensor's Numba backend 20.0 s [19.2-22.0] (0.88x)
+#: and on its C backend 57.8 s [53.4-61.7]; with warm disk caches nutpie 10.6 s [9.1-11.7] vs 12.9 s
+#: [10.4-14.0]. Sampling alone is ~4 s for both Numba variants: compiling is most of the wall, and
+#: nutpie recompiles its Numba callback in every process (not cached on disk). PyMC's own NUTS stays
+#: an option (``sampler="pymc"``, ``pymc_backend="numba"`` or ``"c"``).
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
 
@@ -1046,14 +1049,16 @@ def load_posterior(quick: bool = False, **kwargs) -> FunnelDraws:
 
 def channel_fit_settings(quick: bool = False, **overrides) -> FitSettings:
     """Sampler settings of the channel model: the course's, with ``target_accept=0.95`` and the
-    full 1,000 tuning steps in quick mode too (quick mode halves the kept draws only).
+    full 1,000 tuning steps and 1,000 kept draws per chain in quick mode too (quick mode only
+    relaxes the ESS floor, as for the funnel).
 
     Measured (nutpie, 4 chains, 2 shared cores): at the default target_accept 0.8 with 500 tuning
     steps the pooled clicks slopes gave 1-3 divergent transitions (their spread sits near 0 for
-    some draws: a funnel); 0.95 with 1,000 tuning steps gave none, in both modes, with r_hat
-    <= 1.01, at ~15-20 s of sampling after ~15 s of compiling.
+    some draws: a funnel); 0.95 with 1,000 tuning steps gave none. With 500 kept draws the worst
+    r_hat was 1.009 here and 1.016 in one test run (over the 1.01 threshold); 1,000 draws gave
+    1.003, for ~4 s more sampling (~10 s instead of ~7 s without adstock, after ~6 s of compiling).
     """
-    base = FitSettings.quick(tune=1000) if quick else FitSettings.full()
+    base = FitSettings.quick(tune=1000, draws=1000) if quick else FitSettings.full()
     return dataclasses_replace(base, **{"target_accept": 0.95, **overrides})
 
 

@@ -36,6 +36,9 @@ BUILD_DIR = ROOT / "build" / "course"
 KERNEL_NAME = "python3"
 #: Per-cell limit in seconds: generous, because a full-mode fit or training run is one cell.
 CELL_TIMEOUT_S = 900
+#: Seconds of silence from the kernel about a cell it was sent before the runner re-announces it
+#: (see ``CourseClient._nudge_unread_request``). An idle kernel answers "busy" within milliseconds.
+NUDGE_AFTER_S = 15.0
 #: The signal on which the kernel dumps every thread's stack (None where there is no SIGUSR1).
 STACK_SIGNAL = getattr(signal, "SIGUSR1", None)
 
@@ -102,6 +105,36 @@ def _client_class():
     class CourseClient(NotebookClient):
         stack_file: Path | None = None
         kernel_stacks: str = ""
+        nudges: int = 0  # times a cell's request had to be re-announced (0 in a healthy run)
+        _heard: bool = False  # the kernel said something about the current cell
+
+        def process_message(self, msg, cell, cell_index):  # only messages about the current cell come here
+            self._heard = True
+            return super().process_message(msg, cell, cell_index)
+
+        async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+            self._heard = False
+            watchdog = asyncio.ensure_future(self._nudge_unread_request(cell_index))
+            try:
+                return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            finally:
+                watchdog.cancel()
+
+        async def _nudge_unread_request(self, cell_index: int) -> None:
+            # TRAP (seen here: about one run in five of notebook 04, ipykernel 7.4, Linux): the kernel
+            # sits idle and never reads a cell's execute_request, so not even its "busy" status comes
+            # back and the run waits for the cell timeout. The symptom of ipykernel#1554: a request
+            # that lands while the kernel sends a reply on the same socket stays unread until the
+            # next message arrives there. So after NUDGE_AFTER_S of silence, send one more: a
+            # harmless kernel_info_request (nbclient ignores replies to requests it did not send).
+            while not self._heard:
+                await asyncio.sleep(NUDGE_AFTER_S)
+                if self._heard or self.kc is None:
+                    return
+                self.kc.kernel_info()
+                self.nudges += 1
+                print(f"cell {cell_index}: no word from the kernel {NUDGE_AFTER_S:.0f} s after sending it; "
+                      f"nudged it (nudge {self.nudges})", file=sys.stderr, flush=True)
 
         async def _async_handle_timeout(self, timeout, cell=None):
             self.kernel_stacks = await self._dump_kernel_stacks()

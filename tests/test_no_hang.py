@@ -133,6 +133,33 @@ def test_a_cell_timeout_prints_every_kernel_threads_stack(tmp_path, capsys):
     assert code_cells[0].execution_count == 1  # the runner's own set-up code takes no execution count
 
 
+def test_a_busy_kernel_is_left_alone_and_a_silent_one_is_nudged(tmp_path, monkeypatch, capsys):
+    """The runner re-sends a shell message when the kernel says nothing about a cell (the request
+    was not read); a kernel that reported "busy" is never nudged, however long the cell runs."""
+    monkeypatch.setattr(course, "NUDGE_AFTER_S", 0.2)
+    path = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(1.5)\nx = 41 + 1", "print(x)")
+
+    nb = course.execute_notebook(path, quick=True, timeout=60)
+    assert nb.cells[2].outputs[0]["text"] == "42\n"
+    assert "nudged" not in capsys.readouterr().err  # "busy" came back at once: no nudge
+
+    real_client_class = course._client_class
+
+    def deaf_client_class():  # processes the kernel's messages without noting them: every cell looks unread
+        from nbclient import NotebookClient
+
+        class Deaf(real_client_class()):
+            def process_message(self, msg, cell, cell_index):
+                return NotebookClient.process_message(self, msg, cell, cell_index)
+        return Deaf
+
+    monkeypatch.setattr(course, "_client_class", deaf_client_class)
+    nb = course.execute_notebook(path, quick=True, timeout=60)
+    assert nb.cells[2].outputs[0]["text"] == "42\n"  # the extra kernel_info requests do no harm
+    err = capsys.readouterr().err
+    assert "cell 1: no word from the kernel" in err and "nudged it" in err
+
+
 def test_the_runner_has_a_per_cell_timeout():
     import inspect
 
