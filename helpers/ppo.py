@@ -29,7 +29,7 @@ Pseudocode of ``PPO.learn`` (Spinning Up's algorithm 1, with CleanRL's details):
         rollout: T steps of the N envs with the current policy; store (obs, a, log pi(a), V, r, ends)
         advantages: GAE(lambda) backwards over the rollout; returns = advantages + values
         for each of K epochs, for each minibatch:
-            ratio = pi_new(a) / pi_old(a);  loss = -min(ratio A, clip(ratio) A) + c_v (V - R)^2
+            ratio = pi_new(a) / pi_old(a);  loss = -min(ratio A, clip(ratio) A) + c_v 1/2 (V - R)^2
             one Adam step (gradient norm clipped)
 
 The traps, each flagged where it is handled with a ``TRAP`` comment:
@@ -120,9 +120,9 @@ class PPOConfig:
     num_minibatches: int = 8  #: minibatches per epoch (minibatch = rollout size / this)
     gamma: float = 0.99  #: discount factor
     gae_lambda: float = 0.95  #: GAE lambda: 0 = one-step TD advantage, 1 = Monte Carlo
-    clip_eps: float = 0.2  #: PPO clip epsilon: ratio kept within [1 - eps, 1 + eps]
+    clip_eps: float = 0.2  #: PPO clip epsilon: no gradient once a ratio is past 1 +- eps the way A pushes it
     vf_coef: float = 0.5  #: weight of the value loss in the total loss
-    clip_vloss: bool = False  #: also clip the value update to +-clip_eps (CleanRL: on; SB3: off)
+    clip_vloss: bool = False  #: value clipping: no gradient past +-clip_eps towards the target (CleanRL on, SB3 off)
     ent_coef: float = 0.0  #: weight of the entropy bonus
     lr: float = 3e-4  #: Adam learning rate (the starting one if annealed)
     anneal_lr: bool = True  #: linearly anneal the learning rate to 0 over each learn() call (or resume its schedule)
