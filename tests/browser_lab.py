@@ -92,7 +92,7 @@ class LabServer:
             f"--IdentityProvider.token={self.token}",
         ]
         # -o: take .venv as it is (installing is `make test`'s job, never a test's).
-        return ["make", "--no-print-directory", "-o", ".venv/.installed", "lab", "LAB_ARGS=" + " ".join(extra)]
+        return ["make", "--no-print-directory", "-o", ".venv/.installed-course", "lab", "LAB_ARGS=" + " ".join(extra)]
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}

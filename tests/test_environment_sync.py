@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRAS = ("test", "compare")  # the extras `make test` installs (Makefile: EXTRAS)
+EXTRAS = ("test", "compare")  # the extras `make test` installs (Makefile: TEST_EXTRAS)
 
 #: PyPI name -> conda-forge name, where they differ.
 PYPI_TO_CONDA = {"torch": "pytorch"}
@@ -242,3 +242,12 @@ def test_conda_specs_split_into_name_and_version(spec, name, version):
 )
 def test_conda_constraints_translate_to_pep440(conda, pep440):
     assert conda_specifier(conda) == SpecifierSet(pep440)
+
+
+def test_the_makefile_installs_the_extras_checked_here():
+    """`make test` installs TEST_EXTRAS; `make lab` none (the attendee set): the same list as EXTRAS."""
+    makefile = (ROOT / "Makefile").read_text()
+    m = re.search(r"^TEST_EXTRAS\s*:=\s*(.*)$", makefile, flags=re.M)
+    assert m and tuple(m.group(1).split()) == EXTRAS
+    lab_sync = re.search(r"^\$\(VENV\)/\.installed-course:.*?\n((?:\t.*\n)+)", makefile, flags=re.M).group(1)
+    assert "--extra" not in lab_sync and "TEST_EXTRAS" not in lab_sync, "make lab must install no extras"
