@@ -176,6 +176,7 @@ def test_evaluation_table_and_the_yardstick(evaluator):
     for col in ("mean_clicks", "mean_acquisitions", "mean_cpc", "cvar5_clicks", "budget_used", "pct_of_optimum", "pct_of_optimum_se", "pct_of_optimum_acquisitions"):
         assert col in table.columns
     np.testing.assert_allclose(table["budget_used"], 1.0, rtol=1e-9)
+    # exact on any CPU: the optimum's own totals divided by themselves, in one process
     assert table.loc["optimum (clicks)", "pct_of_optimum"] == 100.0
     assert table.loc["optimum (acquisitions)", "pct_of_optimum_acquisitions"] == 100.0
     assert (table["cvar5_clicks"] < table["mean_clicks"]).all()

@@ -30,6 +30,7 @@ from helpers.env import (
 
 from channel_fixtures import channel_posterior  # tests/ is on sys.path under pytest
 from funnel_fixtures import jittered_posterior
+from tolerances import assert_replays
 
 GOLDEN = Path(__file__).parent / "data" / "env_single_channel_golden.npz"
 HIST = channel_history()
@@ -44,30 +45,33 @@ K = HIST.n_channels
 
 def test_one_channel_replays_the_trajectories_recorded_before_the_generalisation():
     """tests/data/env_single_channel_golden.npz was recorded from the one-channel env before it
-    learnt about channels (same stand-in posterior, seeds and actions): every observation, spend,
-    count, reward and evaluation figure must come out bit for bit the same."""
+    learnt about channels (same stand-in posterior, seeds and actions): every count and flag must
+    come out exactly the same, every observation, spend, reward and evaluation figure the same to
+    ``assert_replays``' tolerance (1e-12 of the array's largest value; the file was recorded on an
+    AVX-512 CPU; other CPUs' SIMD exp and log differ in the last bit: measured <= 5e-16; tests/test_cross_cpu.py)."""
     from helpers.baselines import Evaluator, standard_policies
 
     ref = np.load(GOLDEN)
     post = jittered_posterior()
-    assert float(ref["draws_matrix_sum"]) == float(post.as_matrix().sum())  # the fixture has not moved
+    assert_replays(post.as_matrix().sum(), ref["draws_matrix_sum"], err_msg="the fixture has moved")
     configs = {
         "default": EnvConfig(),
         "fraction_acq": EnvConfig(action_transform="budget_fraction", reward="acquisitions", budget=20000.0),
         "cpc_mean": EnvConfig(reward="neg_log_cpc", params="mean", months=("2024-02", "2024-04", "2025-06")),
     }
+    fields = ("obs", "reward", "term", "spend", "impressions", "clicks", "acquisitions")
     for name, cfg in configs.items():
         env = BudgetPacingVectorEnv(post, num_envs=6, config=cfg)
         obs, _ = env.reset(seed=11)
         rng = np.random.default_rng(5)
-        np.testing.assert_array_equal(obs, ref[f"{name}/obs"][0])
+        got = {k: [] for k in fields}
+        got["obs"].append(obs)
         for t in range(75):
             obs, r, term, _, info = env.step(rng.uniform(-1.3, 1.3, size=(6, 1)))
-            np.testing.assert_array_equal(obs, ref[f"{name}/obs"][t + 1], err_msg=f"{name} obs, step {t}")
-            np.testing.assert_array_equal(r, ref[f"{name}/reward"][t])
-            np.testing.assert_array_equal(term, ref[f"{name}/term"][t])
-            for k in ("spend", "impressions", "clicks", "acquisitions"):
-                np.testing.assert_array_equal(info[k], ref[f"{name}/{k}"][t], err_msg=f"{name} {k}, step {t}")
+            for k, v in zip(fields, (obs, r, term, info["spend"], info["impressions"], info["clicks"], info["acquisitions"])):
+                got[k].append(v)
+        for k in fields:  # whole trajectories (steps x envs): a failure lists every step that moved
+            assert_replays(np.array(got[k]), ref[f"{name}/{k}"], err_msg=f"{name} {k}")
     env = BudgetPacingEnv(post, EnvConfig())
     obs, _ = env.reset(seed=3, options={"month": "2024-04", "draw": 17})
     rng = np.random.default_rng(9)
@@ -78,11 +82,13 @@ def test_one_channel_replays_the_trajectories_recorded_before_the_generalisation
         steps.append([r, info["spend"], info["impressions"], info["clicks"], info["acquisitions"], info["budget_left"]])
         if term:
             break
-    np.testing.assert_array_equal(np.array(seen), ref["single/obs"])
-    np.testing.assert_array_equal(np.array(steps), ref["single/steps"])
+    assert_replays(np.array(seen), ref["single/obs"], err_msg="single obs")
+    steps = np.array(steps)  # reward, spend and budget_left are floats, the counts integers held in floats
+    assert_replays(steps[:, [0, 1, 5]], ref["single/steps"][:, [0, 1, 5]], err_msg="single reward, spend, budget_left")
+    np.testing.assert_array_equal(steps[:, 2:5], ref["single/steps"][:, 2:5], err_msg="single counts")
     table = Evaluator(post, EnvConfig(), n_months=120).table(standard_policies(EnvConfig()), include_oracle=True)
     assert list(table.index) == list(ref["eval/names"])
-    np.testing.assert_array_equal(table["pct_of_optimum"].to_numpy(), ref["eval/pct"])
+    assert_replays(table["pct_of_optimum"].to_numpy(), ref["eval/pct"], err_msg="eval pct_of_optimum")
 
 
 # --- spaces, configuration, errors ---------------------------------------------------------------
