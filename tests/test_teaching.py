@@ -263,3 +263,20 @@ def test_a_cached_run_is_retrained_live_when_asked(tmp_path):
     assert agent.stat().st_mtime_ns > stamp
     again, _ = run(refit=False)
     assert again.from_cache and again.wall_s == retrained.wall_s  # the retrained run is the cached one now
+
+
+def test_the_hub_sizing_table_is_the_workshop_readmes_and_covers_the_planned_memory():
+    """TEACHING.md's sizing table = workshop/README.md's (attendees, RAM, cores), and each row's RAM
+    holds the plan it states (2 GB for the server + 1.5 GB per attendee)."""
+    def rows(text: str) -> dict[int, tuple[int, int]]:
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r"\|\s*(\d+)\s*\|\s*(\d+) GB[^|]*\|\s*(\d+)\s*\|", line)
+            if m:
+                out[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
+        return out
+    teaching = rows(section("A hub for the room: how big a server"))
+    workshop = rows((ROOT / "workshop" / "README.md").read_text(encoding="utf-8"))
+    assert set(teaching) == {10, 30, 100} and teaching == workshop
+    for n, (ram, cores) in teaching.items():
+        assert ram >= 2 + 1.5 * n and cores >= n / 2
