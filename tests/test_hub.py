@@ -518,8 +518,8 @@ def run_measured(hub: Hub, name: str, notebook: str, stop: str | None = None, ov
     env_extra = {"COURSE_QUICK": "1", "TQDM_DISABLE": "1"}
     argv = ["env", *(f"{k}={v}" for k, v in env_extra.items()), hub.python, str(driver), str(home / "notebooks" / notebook)]
     extra = [stop or "", overrides] if overrides else [stop] if stop else []
-    proc = hub.popen_as(name, argv + extra, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE)
+    errors = open(hub.prefix / "test" / f"{notebook}.stderr", "w+")  # a file: a full pipe would block the run
+    proc = hub.popen_as(name, argv + extra, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
     state = {"cell": None, "last": False, "done": False, "peak_last": {"rss": 0.0}, "lines": []}
     server_pid = hub.api("GET", f"/users/{name}").json()["servers"][""]["state"]["pid"]
     cpu: dict[int, float] = {}  # CPU seconds of each process of the run (driver, kernel), last seen
@@ -547,7 +547,9 @@ def run_measured(hub: Hub, name: str, notebook: str, stop: str | None = None, ov
     try:
         while not state["done"]:
             sample_cpu()
-            assert proc.poll() is None, f"{notebook} failed as {name}:\n{''.join(state['lines'])[-2000:]}\n{proc.stderr.read()[-4000:]}"
+            if proc.poll() is not None:
+                errors.seek(0)
+                raise AssertionError(f"{notebook} failed as {name}:\n{''.join(state['lines'])[-2000:]}\n{errors.read()[-4000:]}")
             assert time.monotonic() - t0 < 900, f"{notebook} ran past 900 s"
             if state["last"]:
                 m = memory_mb(user.pw_uid, exclude={proc.pid})
@@ -564,6 +566,7 @@ def run_measured(hub: Hub, name: str, notebook: str, stop: str | None = None, ov
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+        errors.close()
     return result
 
 
