@@ -49,7 +49,10 @@ def test_the_whole_check_passes_here_and_leaves_the_course_cache_alone(tmp_path)
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
 def test_make_check_runs_this_command_in_the_course_environment():
-    out = subprocess.run(["make", "-n", "check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # not the variables of a `make test` around this run (they make the inner make print its folder)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "check"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == ".venv/bin/python -m helpers.check"  # what the test above runs
 

@@ -76,7 +76,7 @@ def image_outputs(path: Path) -> int:
 def test_every_notebook_has_a_page_and_the_index_lists_them_in_order(built):
     executed, out = built
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["01_the_marketing_problem.html", "03_the_simulator_environment.html", "TEACHING.html", "index.html", "repo"]
+    assert names == ["01_the_marketing_problem.html", "03_the_simulator_environment.html", "TEACHING.html", "index.html", "repo", "workshop-README.html"]
     index = Page(out / "index.html")
     assert index.local_links() == ["01_the_marketing_problem.html", "03_the_simulator_environment.html"]
     text = (out / "index.html").read_text()
