@@ -71,10 +71,10 @@ def one_fit(variant: str) -> dict:
     if VARIANTS[variant]["sampler"] == "nutpie":
         import nutpie  # noqa: F401
     from helpers import bayes
-    from helpers.data import DATA_PATH
+    from helpers.data import DATA_PATH, load_daily
 
     import_s = time.perf_counter() - t0
-    df = bayes._read_daily(DATA_PATH)
+    df = load_daily(DATA_PATH)
     settings = bayes.FitSettings.full(**VARIANTS[variant], tune=TUNE, draws=DRAWS, chains=CHAINS)
     t0 = time.perf_counter()
     idata = bayes.fit_funnel(df, settings, progressbar=False)
@@ -176,7 +176,7 @@ def print_table(runs: dict, flat: dict) -> None:
         print(f"\nlower median cold wall: {flat['faster_cold_sampler']} "
               f"({flat['faster_cold_median_wall_over_other']:.2f}x the other's median cold wall; "
               f"warm {flat['faster_warm_median_wall_over_other']:.2f}x)")
-        verdict = "agrees" if flat["default_matches_measurement"] else "DISAGREES: change DEFAULT_SAMPLER in helpers/bayes.py"
+        verdict = "agrees" if flat["default_matches_measurement"] else "DISAGREES: change DEFAULT_SAMPLER in helpers/bayes/fit.py"
         print(f"helpers.bayes.DEFAULT_SAMPLER = {flat['default_sampler']!r}: {verdict}")
     for k, v in flat.items():
         if k.startswith("target"):

@@ -43,9 +43,13 @@ DEFAULT_BUNDLE = ROOT / "build" / "rl-course-cache.tar.gz"
 FORMAT, VERSION = "rl-course-cache", 1
 MANIFEST = "MANIFEST.json"
 PREFIX = "cache"
-#: The sources whose every byte the caches' keys depend on (the posteriors' priors, settings and
-#: model version live in bayes.py; training.code_fingerprint covers the other four).
-CODE_FILES = ("helpers/bayes.py", "helpers/env.py", "helpers/baselines.py", "helpers/ppo.py", "helpers/training.py")
+#: The packages whose every module the caches' keys depend on (the posteriors' priors, settings and
+#: model versions live in helpers/bayes/; training.code_fingerprint covers the rest).
+CODE_PACKAGES = ("bayes", "env", "baselines", "ppo", "training")
+#: The sources whose every byte the caches' keys depend on: every module of :data:`CODE_PACKAGES`
+#: (listed from this checkout, so a new module counts without an edit here) and two single modules.
+CODE_FILES = tuple(sorted(p.relative_to(ROOT).as_posix() for name in CODE_PACKAGES for p in (ROOT / "helpers" / name).glob("*.py"))) + (
+    "helpers/carryover.py", "helpers/data.py")
 DATA_DIR = ROOT / "data"
 
 

@@ -8,14 +8,17 @@
 
 The runner never writes into ``notebooks/``: the committed notebooks stay without outputs.
 ``python -m helpers.course --student`` (``make student``) writes solution-free copies of the
-notebooks into ``build/student/`` for handing out (:func:`write_student_copies`).
+notebooks into ``build/student/`` for handing out (:func:`write_student_copies`), and
+``--nbgrader`` lays the course out for nbgrader (:func:`write_nbgrader_course`).
 
 A hang must be a readable failure, never a stuck CI: every cell has a time limit
 (:data:`CELL_TIMEOUT_S`), and when a cell runs past it the runner first makes the kernel write
 every thread's Python stack (``faulthandler``, registered at kernel start-up on ``SIGUSR1``),
 prints it, then fails with ``CellTimeoutError`` (its ``kernel_stacks`` holds the dump). And a
 cell the kernel reports done whose execute_reply is lost (seen here with ipykernel 7) costs
-:data:`REPLY_GRACE_S` seconds, not the cell's time limit.
+:data:`REPLY_GRACE_S` seconds, not the cell's time limit. Such lost replies are counted per
+notebook (:func:`lost_replies`, printed with its line); more than :data:`MAX_LOST_REPLIES` in one
+notebook fail it (``LostRepliesError``): a connection that loses them is no longer a glitch.
 """
 
 from __future__ import annotations
@@ -42,8 +45,30 @@ CELL_TIMEOUT_S = 900
 #: ("idle" on iopub) before it goes on without it (see ``CourseClient._async_poll_for_reply``).
 #: A healthy kernel sends the reply within milliseconds of "idle".
 REPLY_GRACE_S = 30.0
+#: Lost replies one notebook may have before it fails (:class:`LostRepliesError`). Why 2: a healthy
+#: kernel loses none; the one glitch seen (notebook 04, after the clip explorer's cell) lost one
+#: reply in about one run in five, always one cell. Two in one notebook would already be rare;
+#: three mean the kernel connection itself is degraded, and a run that goes on with outputs
+#: it can no longer trust must not pass as "ok".
+MAX_LOST_REPLIES = 2
+#: Where the runner records the count in an executed notebook (``nb.metadata``).
+RUNNER_METADATA = "course_runner"
 #: The signal on which the kernel dumps every thread's stack (None where there is no SIGUSR1).
 STACK_SIGNAL = getattr(signal, "SIGUSR1", None)
+
+
+class LostRepliesError(RuntimeError):
+    """More than the allowed lost execute_replies in one notebook; ``notebook`` (executed) and
+    ``lost_replies`` (the count) are attached."""
+
+    def __init__(self, message: str, notebook=None, lost_replies: int = 0):
+        super().__init__(message)
+        self.notebook, self.lost_replies = notebook, lost_replies
+
+
+def lost_replies(nb) -> int:
+    """How many cells of the executed notebook ``nb`` lost their execute_reply (0 if it was not run by this runner)."""
+    return int(nb.get("metadata", {}).get(RUNNER_METADATA, {}).get("lost_replies", 0))
 
 
 def course_notebooks(directory: str | os.PathLike = NOTEBOOKS_DIR) -> list[Path]:
@@ -58,10 +83,11 @@ def _course_environment(quick: bool):
     The kernel is a child process, so it inherits ``os.environ`` at start-up. Quick mode sets
     ``COURSE_QUICK=1``; full mode removes it (a stray ``COURSE_QUICK`` in the caller's shell must
     not silently shrink ``make course``). ``TQDM_DISABLE=1`` in both: nobody watches a headless
-    run, and tqdm's widget bars under nbclient can fail on display ids.
+    run, and tqdm's widget bars under nbclient can fail on display ids. ``COURSE_STRICT=1`` in both: a
+    wrong answer to an exercise raises (``helpers.exercises.check``) where in a learner's kernel it prints.
     Not thread-safe (it edits the process environment); the runner executes one notebook at a time.
     """
-    wanted = {"COURSE_QUICK": "1" if quick else None, "TQDM_DISABLE": "1"}
+    wanted = {"COURSE_QUICK": "1" if quick else None, "TQDM_DISABLE": "1", "COURSE_STRICT": "1"}
     saved = {k: os.environ.get(k) for k in wanted}
     try:
         for k, v in wanted.items():
@@ -188,6 +214,7 @@ def execute_notebook(
     timeout: int = CELL_TIMEOUT_S,
     output_path: str | os.PathLike | None = None,
     cwd: str | os.PathLike = NOTEBOOKS_DIR,
+    max_lost_replies: int | None = MAX_LOST_REPLIES,
 ):
     """Execute the notebook at ``path`` top to bottom in a fresh ``python3`` kernel.
 
@@ -197,9 +224,11 @@ def execute_notebook(
         timeout: per-cell limit in seconds.
         output_path: if given, the executed notebook is written there (atomically).
         cwd: the kernel's working directory; the course's notebooks expect ``notebooks/``.
+        max_lost_replies: more lost execute_replies than this fail the notebook (None: no limit).
 
     Returns:
-        The executed ``nbformat.NotebookNode``.
+        The executed ``nbformat.NotebookNode``; :func:`lost_replies` reads how many of its cells'
+        execute_replies were lost (``nb.metadata["course_runner"]["lost_replies"]``).
 
     Raises:
         nbclient.exceptions.CellExecutionError: a cell raised; ``str(err)`` shows the cell's
@@ -208,6 +237,8 @@ def execute_notebook(
             kernel died. All three carry ``err.notebook``, the notebook executed so far; the kernel
             is shut down in every case. A timeout also carries ``err.kernel_stacks``, every
             thread's stack in the kernel when the limit passed (printed to stderr as well).
+        LostRepliesError: more than ``max_lost_replies`` cells lost their execute_reply. Every
+            error above carries ``err.lost_replies`` too.
     """
     import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -229,15 +260,26 @@ def execute_notebook(
             # ask for the shutdown explicitly or every call leaks a kernel process.
             client.execute(cleanup_kc=True)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+            nb.metadata[RUNNER_METADATA] = {"lost_replies": client.lost_replies}
             err.notebook = nb  # executed up to the failing cell (its outputs included)
+            err.lost_replies = client.lost_replies
             if isinstance(err, CellTimeoutError):
                 err.kernel_stacks = client.kernel_stacks
                 print(f"{Path(path).name}: a cell ran past its {timeout} s limit; every thread of the kernel was at:\n"
                       f"{client.kernel_stacks}", file=sys.stderr, flush=True)
             raise
+        nb.metadata[RUNNER_METADATA] = {"lost_replies": client.lost_replies}
+    if max_lost_replies is not None and client.lost_replies > max_lost_replies:
+        raise LostRepliesError(f"{Path(path).name}: {client.lost_replies} cells lost their execute_reply, more than "
+                               f"{max_lost_replies} (MAX_LOST_REPLIES): the kernel connection is degraded; its outputs "
+                               "are not trusted", notebook=nb, lost_replies=client.lost_replies)
     if output_path is not None:
         atomic_write_text(output_path, nbformat.writes(nb))
     return nb
+
+
+def _replies(n: int) -> str:
+    return f"{n} lost {'reply' if n == 1 else 'replies'}"
 
 
 def write_html(nb, html_path: str | os.PathLike) -> None:
@@ -264,8 +306,8 @@ def run_course(notebooks: list[Path], out_dir: str | os.PathLike = BUILD_DIR, qu
         start = time.perf_counter()
         try:
             nb = execute_notebook(path, quick=quick, timeout=timeout)
-        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
-            print(f"FAILED after {time.perf_counter() - start:.1f} s\n", flush=True)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError, LostRepliesError) as err:
+            print(f"FAILED after {time.perf_counter() - start:.1f} s, {_replies(getattr(err, 'lost_replies', 0))}\n", flush=True)
             print(err, file=sys.stderr)
             partial = getattr(err, "notebook", None)
             if partial is not None:
@@ -276,7 +318,7 @@ def run_course(notebooks: list[Path], out_dir: str | os.PathLike = BUILD_DIR, qu
         atomic_write_text(out_dir / path.name, nbformat.writes(nb))
         write_html(nb, out_dir / f"{path.stem}.html")
         (out_dir / f"{path.stem}.failed.ipynb").unlink(missing_ok=True)  # a stale failure from an earlier run
-        print(f"ok in {time.perf_counter() - start:.1f} s", flush=True)
+        print(f"ok in {time.perf_counter() - start:.1f} s, {_replies(lost_replies(nb))}", flush=True)
     print(f"all {len(notebooks)} notebooks ran in {time.perf_counter() - total:.1f} s; outputs in {out_dir}")
     return 0
 
@@ -285,26 +327,70 @@ def run_course(notebooks: list[Path], out_dir: str | os.PathLike = BUILD_DIR, qu
 
 #: Where ``make student`` writes the solution-free notebooks.
 STUDENT_DIR = ROOT / "build" / "student"
-#: Cells with this tag hold an exercise's solution (hidden in the course, removed for students).
+#: nbgrader's markers, as the course's notebooks use them (``nbgrader_config.py`` at the root names
+#: the same stub, so ``make student`` and nbgrader's ``generate_assignment`` hand out the same cells):
+#: a solution region is replaced by :data:`CODE_STUB` (indented like its first marker), a hidden
+#: tests region is removed.
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+#: A comment, not nbgrader's default ``raise NotImplementedError()``: a value exercise's region
+#: follows ``answer_1 = None`` at the top level of a cell, where a raise would stop Run All; a
+#: function's region follows its docstring, so the stub function returns None, which
+#: ``helpers.exercises`` reads as "not answered yet".
+CODE_STUB = "# YOUR CODE HERE"
+#: Cells with this tag hold an exercise's solution in the older form (a whole hidden cell,
+#: removed for students); converted notebooks use nbgrader's regions instead.
 SOLUTION_TAG = "solution"
 
 
 def is_solution(cell) -> bool:
+    """A whole-cell solution of the older form (tag ``solution``)."""
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
 
 
-def student_copy(nb):
-    """``nb`` without its solution cells, outputs and execution counts (a new notebook).
+def clear_regions(source: str, where: str = "cell") -> str:
+    """``source`` with every solution region replaced by :data:`CODE_STUB` and every hidden-tests
+    region removed (nbgrader's ``ClearSolutions`` + ``ClearHiddenTests``, with this course's stub).
 
-    The learner cells (``answer_N = None``) and the checks stay: in a student copy every check
-    says "not answered yet" until the learner answers, and the notebook still runs top to bottom.
+    Raises ``ValueError`` naming ``where`` and the line for a nested, unopened or unclosed region.
+    """
+    out, region = [], None  # region: the marker that opened the current region
+    for k, line in enumerate(source.split("\n"), 1):
+        text = line.strip()
+        if text in (BEGIN_SOLUTION, BEGIN_HIDDEN_TESTS):
+            if region is not None:
+                raise ValueError(f"{where}, line {k}: {text!r} inside a region opened by {region!r}")
+            region = text
+            if text == BEGIN_SOLUTION:
+                indent = line[: len(line) - len(line.lstrip())]
+                out += [indent + stub for stub in CODE_STUB.split("\n")]
+        elif text in (END_SOLUTION, END_HIDDEN_TESTS):
+            opener = BEGIN_SOLUTION if text == END_SOLUTION else BEGIN_HIDDEN_TESTS
+            if region != opener:
+                raise ValueError(f"{where}, line {k}: {text!r} without {opener!r} before it")
+            region = None
+        elif region is None:
+            out.append(line)
+    if region is not None:
+        raise ValueError(f"{where}: {region!r} is never closed")
+    return "\n".join(out)
+
+
+def student_copy(nb, where: str = "notebook"):
+    """``nb`` as a learner gets it (a new notebook): solution regions replaced by the stub, hidden
+    tests removed, older-form solution cells dropped, no outputs or execution counts.
+
+    The learner cells (``answer_N = None``, function stubs) and the checks stay: in a student copy
+    every check says "not answered yet" until the learner answers, and the notebook still runs
+    top to bottom.
     """
     import copy
 
     out = copy.deepcopy(nb)
     out.cells = [c for c in out.cells if not is_solution(c)]
-    for cell in out.cells:
+    for i, cell in enumerate(out.cells):
         if cell.cell_type == "code":
+            cell.source = clear_regions(cell.source, f"{where}, cell {i}")
             cell.outputs, cell.execution_count = [], None
     return out
 
@@ -321,13 +407,72 @@ def write_student_copies(out_dir: str | os.PathLike = STUDENT_DIR, notebooks: li
     written = []
     for path in notebooks or course_notebooks():
         target = Path(out_dir) / Path(path).name
-        atomic_write_text(target, nbformat.writes(student_copy(nbformat.read(path, as_version=4))))
+        atomic_write_text(target, nbformat.writes(student_copy(nbformat.read(path, as_version=4), Path(path).name)))
         written.append(target)
     return written
 
 
+#: Where ``python -m helpers.course --nbgrader`` lays out the course for nbgrader.
+NBGRADER_DIR = ROOT / "build" / "nbgrader"
+#: The assignment's name in that layout (one assignment: the whole course).
+NBGRADER_ASSIGNMENT = "course"
+NBGRADER_CONFIG = f"""\
+# nbgrader's settings for this course (written by python -m helpers.course --nbgrader).
+c = get_config()
+c.CourseDirectory.course_id = "rl-marketing-course"
+# The course's stub: a comment, so a student copy still runs top to bottom (helpers/course.py).
+c.ClearSolutions.code_stub = {{"python": {CODE_STUB!r}}}
+# A full-mode notebook fits or trains in one cell: the course runner's limit per cell.
+c.ExecutePreprocessor.timeout = {CELL_TIMEOUT_S}
+"""
+
+
+def write_nbgrader_course(out_dir: str | os.PathLike = NBGRADER_DIR, notebooks: list[Path] | None = None) -> Path:
+    """Lay out the course for nbgrader in ``out_dir``: ``nbgrader_config.py`` and the instructor's
+    notebooks in ``source/course/`` (solution regions and hidden tests as committed, nbgrader's
+    cell metadata added by :func:`with_nbgrader_metadata`, older-form solution cells dropped).
+    Then, in ``out_dir``::
+
+        nbgrader generate_assignment course     # release/course/: the student copies
+        nbgrader autograde course               # grades submitted/<student>/course/
+    """
+    import nbformat
+
+    out_dir = Path(out_dir)
+    atomic_write_text(out_dir / "nbgrader_config.py", NBGRADER_CONFIG)
+    for path in notebooks or course_notebooks():
+        nb = with_nbgrader_metadata(nbformat.read(path, as_version=4), Path(path).name)
+        nb.cells = [c for c in nb.cells if not is_solution(c)]
+        atomic_write_text(out_dir / "source" / NBGRADER_ASSIGNMENT / Path(path).name, nbformat.writes(nb))
+    return out_dir
+
+
+def with_nbgrader_metadata(nb, where: str = "notebook"):
+    """``nb`` (changed in place and returned) with nbgrader's cell metadata, derived from the
+    markers so that the committed notebooks need none: a code cell with a solution region is a
+    solution cell; a cell with hidden tests is an autograded cell worth one point, named after the
+    exercise id of its ``check("NN.name", ...)`` (``NN_name``)."""
+    import re
+
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = {"schema_version": 3, "task": False}
+        if BEGIN_SOLUTION in cell.source:
+            meta.update(solution=True, grade=False, locked=False, grade_id=f"answer_cell_{i}")
+        elif BEGIN_HIDDEN_TESTS in cell.source:
+            ids = re.findall(r'^check\("(\d\d\.\w+)"', cell.source, flags=re.M)
+            if len(ids) != 1:
+                raise ValueError(f"{where}, cell {i}: a cell with hidden tests needs one check(\"NN.name\", ...) call, found {ids}")
+            meta.update(solution=False, grade=True, locked=True, points=1, grade_id=ids[0].replace(".", "_"))
+        else:
+            continue
+        cell.metadata["nbgrader"] = meta
+    return nb
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.course [NOTEBOOK ...] [--quick] [--out DIR] [--student]``; default: all, full mode."""
+    """``python -m helpers.course [NOTEBOOK ...] [--quick] [--out DIR] [--student | --nbgrader]``; default: all, full mode."""
     parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: notebooks/[0-9]*.ipynb in order)")
     parser.add_argument("--quick", action="store_true", help="COURSE_QUICK=1, as the tests run them")
@@ -335,8 +480,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"output folder (default: {BUILD_DIR.relative_to(ROOT)}, or {STUDENT_DIR.relative_to(ROOT)} with --student)")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help="per-cell limit in seconds")
     parser.add_argument("--student", action="store_true", help="write solution-free copies instead of running (make student)")
+    parser.add_argument("--nbgrader", action="store_true",
+                        help=f"lay the course out for nbgrader instead of running (default folder {NBGRADER_DIR.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or course_notebooks()
+    if args.nbgrader:
+        out = write_nbgrader_course(args.out or NBGRADER_DIR, notebooks)
+        print(f"wrote {out}: run `nbgrader generate_assignment {NBGRADER_ASSIGNMENT}` there")
+        return 0
     if args.student:
         for path in write_student_copies(args.out or STUDENT_DIR, notebooks):
             print(f"wrote {path}")

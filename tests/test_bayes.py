@@ -21,7 +21,7 @@ import xarray as xr
 
 from helpers import bayes
 from helpers.bayes import PARAM_NAMES, FitSettings, FunnelDraws
-from helpers.data import DATA_PATH, TRUE_PARAMS, load_ground_truth
+from helpers.data import DATA_PATH, TRUE_PARAMS, load_daily, load_ground_truth
 
 TEST_SETTINGS = FitSettings.quick()
 
@@ -52,11 +52,11 @@ def recorded_fit(monkeypatch, fitted):
     """Replace the real fit by a recorder returning the module's fitted posterior."""
     calls = []
 
-    def fake_fit(df, settings, *, priors=bayes.PRIORS, progressbar=None):
+    def fake_fit(df, settings, *, priors=bayes.PRIORS, progressbar=None, strict=True):
         calls.append({"n_rows": len(df), "settings": settings, "priors": priors})
         return fitted["idata"]
 
-    monkeypatch.setattr(bayes, "fit_funnel", fake_fit)
+    monkeypatch.setattr(bayes.cache, "fit_funnel", fake_fit)
     return calls
 
 
@@ -177,7 +177,7 @@ def test_the_model_is_pymc_negative_binomial_with_variance_mu_plus_mu2_over_alph
 
 
 def test_the_poisson_strawman_has_no_dispersion_and_bad_options_fail():
-    df = bayes._read_daily(DATA_PATH).head(30)
+    df = load_daily(DATA_PATH).head(30)
     po = bayes.build_funnel_model(df, likelihood="poisson")
     nb = bayes.build_funnel_model(df)
     assert {v.name for v in nb.free_RVs} - {v.name for v in po.free_RVs} == {"imp_cv", "clk_cv"}
@@ -227,7 +227,7 @@ def test_check_convergence_flags_stuck_chains_low_ess_and_divergences():
 
 def test_round_trip_loads_without_refitting(fitted, cache_copy, monkeypatch):
     data_path, cache_dir, path = cache_copy
-    monkeypatch.setattr(bayes, "fit_funnel", lambda *a, **k: pytest.fail("a sound cache must not be refitted"))
+    monkeypatch.setattr(bayes.cache, "fit_funnel", lambda *a, **k: pytest.fail("a sound cache must not be refitted"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", bayes.StaleCacheWarning)
         again = load(data_path, cache_dir)
@@ -270,8 +270,8 @@ def test_changed_data_is_detected_and_refitted(cache_copy, recorded_fit):
         (lambda mp: {"settings": FitSettings.quick(seed=1)}, "fit_settings"),
         (lambda mp: {"settings": FitSettings.quick(sampler="pymc")}, "fit_settings"),
         (lambda mp: {"priors": bayes.Priors(slope_sigma=1.0)}, "priors"),
-        (lambda mp: mp.setattr(bayes, "MODEL_VERSION", "funnel-nb-centred/999") or {}, "model_version"),
-        (lambda mp: mp.setattr(bayes, "CACHE_FORMAT", "999") or {}, "format"),
+        (lambda mp: mp.setattr(bayes.cache, "MODEL_VERSION", "funnel-nb-centred/999") or {}, "model_version"),
+        (lambda mp: mp.setattr(bayes.cache, "CACHE_FORMAT", "999") or {}, "format"),
     ],
     ids=["seed", "sampler", "priors", "model-version", "cache-format"],
 )

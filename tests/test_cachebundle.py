@@ -179,8 +179,14 @@ def test_the_data_fingerprint_follows_the_data_files(tmp_path):
     (root / "data" / "a.csv").write_text("x\n2\n")
     assert cachebundle.fingerprint(root)["data_sha256"] != first["data_sha256"]
     assert cachebundle.fingerprint(root)["code_sha256"] == first["code_sha256"]
-    (root / "helpers" / "ppo.py").write_text("# changed\n")
-    assert cachebundle.fingerprint(root)["code_sha256"] != first["code_sha256"]
+    # every module of the packages the caches depend on is a code file, and a change to any one changes the code part
+    for package in cachebundle.CODE_PACKAGES:
+        modules = {p.relative_to(cachebundle.ROOT).as_posix() for p in (cachebundle.ROOT / "helpers" / package).glob("*.py")}
+        assert "helpers/" + package + "/__init__.py" in modules and modules <= set(cachebundle.CODE_FILES), package
+    for name in cachebundle.CODE_FILES:
+        before = cachebundle.fingerprint(root)["code_sha256"]
+        (root / name).write_text(f"# {name}, changed\n")
+        assert cachebundle.fingerprint(root)["code_sha256"] != before, name
 
 
 def test_the_command_line_creates_shows_and_restores(tmp_path):

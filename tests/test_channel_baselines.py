@@ -164,3 +164,38 @@ def test_an_oracle_with_one_draw_is_the_optimum():
     assert oracle["mean_clicks"] == pytest.approx(opt["mean_clicks"], rel=1e-6)
     with pytest.raises(NotImplementedError, match="carryover"):
         OraclePolicy(CARRYOVER, CONFIG)
+
+
+def test_the_oracle_carries_out_its_own_plan_with_a_zero_share():
+    """Issue 19, loose end 9: a channel not worth any money in a draw (here its response is
+    convex, elasticity 1.08, and too weak to pay even at its cap) gets a zero share in the
+    oracle's plan, and that share became the lowest split logit, -1, which still gave the channel
+    an eighth of its historical weight: the oracle did not carry out its own plan. The lowest
+    logit now switches a channel off for the day; the env follows the plan to the cent."""
+    from helpers.baselines import _waterfill_power
+
+    dead = HIST.channels.index("lookalike_conversions")  # active every day of every month
+    draws = POSTERIOR.subset(np.arange(4))
+    imp_slope = draws.imp_slope.copy()
+    clk_slope = draws.clk_slope.copy()
+    clk_intercept = draws.clk_intercept.copy()
+    imp_slope[:, dead], clk_slope[:, dead] = 1.2, 0.9
+    clk_intercept[:, dead] -= 8.0
+    draws = draws.replace(imp_slope=imp_slope, clk_slope=clk_slope, clk_intercept=clk_intercept)
+    oracle = OraclePolicy(draws, CONFIG)
+    core = PacingCore(draws, CONFIG, n_envs=4)
+    core.seed(0)
+    core.start(np.arange(4), month_idx=np.arange(4), draw_idx=np.arange(4))  # month m with draw m
+    spent = []
+    for _ in range(31):
+        core.step(oracle(core.observe(), core.state()))
+        spent.append(core.last_channel_spend.T.copy())
+    spent = np.array(spent)  # (31, 4, K)
+    assert np.all(spent[:, :, dead] == 0.0)
+    log_k, e, _, _ = response_terms(draws)
+    active = HIST.active[:, :31]  # (4, 31, K)
+    plan = _waterfill_power(log_k, e, active.sum(axis=1).astype(float), HIST.budget, CONFIG.cap_multiple * HIST.max_daily_spend)
+    assert np.all(plan[:, dead] == 0.0) and np.all(plan.sum(axis=1) > 0)
+    for m in range(4):
+        n = HIST.n_days[m]
+        np.testing.assert_allclose(spent[:n, m], active[m, :n] * plan[m], rtol=1e-9, atol=1e-9 * HIST.budget[m])

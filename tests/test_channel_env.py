@@ -14,9 +14,11 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import carryover
 from helpers.bayes import ADSTOCK_LAGS, adstock_weights
 from helpers.env import (
     CHANNEL_OBS_FEATURES,
+    LOGIT_ON_FLOOR,
     BudgetPacingEnv,
     BudgetPacingVectorEnv,
     EnvConfig,
@@ -184,7 +186,9 @@ def test_budget_exact_never_overspent_and_inactive_channels_get_nothing(actions,
     clicks = np.array([i["channel_clicks"] for i in infos])
     assert np.all(clicks[~HIST.active[h, : len(infos)]] == 0)
     assert all(env.observation_space.contains(o) for o in obs)
-    assert not any(i["action_ignored"] for i in infos)  # the last day's split still counts
+    # the last day's split still counts: only a day that starts with no budget left ignores its action
+    left_before = [want] + [i["budget_left"] for i in infos[:-1]]
+    assert [i["action_ignored"] for i in infos] == [b == 0.0 for b in left_before]
 
 
 def test_the_zero_action_paces_evenly_with_the_historical_split():
@@ -220,6 +224,29 @@ def test_a_split_logit_of_one_multiplies_a_channels_weight_by_max_multiplier():
         np.testing.assert_allclose(split_weights(back, prior.repeat(4, 0), mask, 8.0), split, rtol=1e-9, atol=1e-15)
 
 
+def test_the_lowest_split_logit_switches_a_channel_off():
+    """Issue 19, loose end 9: a zero share must be reachable (the oracle's and the optimum's plans
+    have them), so logit -1 (and every action below it, once clipped) means "off today"; any logit
+    above it keeps the channel on. All active channels off: the historical split (the day's spend
+    must go somewhere). logits_for_split gives -1 to a zero share only."""
+    prior = np.array([[1.0, 2.0, 3.0]])
+    active = np.ones((1, 3), dtype=bool)
+    off = split_weights(np.array([[-1.0, 0.0, 0.0]]), prior, active, 8.0)
+    np.testing.assert_allclose(off, [[0.0, 0.4, 0.6]])
+    barely = split_weights(np.array([[LOGIT_ON_FLOOR, 0.0, 0.0]]), prior, active, 8.0)
+    assert barely[0, 0] == pytest.approx(1 / 8 / (1 / 8 + 5))
+    np.testing.assert_allclose(split_weights(np.full((1, 3), -1.0), prior, active, 8.0), prior / 6)
+    back = logits_for_split(np.array([[0.0, 0.5, 0.5], [1e-9, 0.5, 0.5]]), prior.repeat(2, 0), np.ones((2, 3), bool), 8.0)
+    assert back[0, 0] == -1.0 and back[1, 0] == LOGIT_ON_FLOOR  # zero: off; tiny but positive: the lowest "on"
+    core = PacingCore(POSTERIOR, CONFIG, n_envs=1)
+    core.seed(0)
+    core.start([0], month_idx=1)  # February, day 1: the first channel is active (checked below)
+    action = np.zeros((1, 1 + K))
+    action[0, 1 + 0] = -3.0  # clipped to -1: the first channel off
+    core.step(action)
+    assert HIST.active[1, 0, 0] and core.last_channel_spend[0, 0] == 0.0 and core.last_channel_spend[:, 0].sum() > 0
+
+
 # --- the response: cap and adstock ---------------------------------------------------------------
 
 
@@ -236,8 +263,10 @@ def test_money_above_the_cap_buys_nothing():
 
 
 def test_adstock_matches_the_models_definition_and_moves_tomorrows_impressions():
-    """The effective spend is the model's normalised geometric adstock of the capped daily spends,
-    starting from the history before the month; spending more today raises tomorrow's impressions."""
+    """The env's effective spend over a whole month is the carryover unit's
+    (``helpers.carryover.effective_spend``: the capped daily spends, adstocked with the model's
+    weights) of the same spends, starting from the history before the month (January, spent before
+    the data's first day: 0); spending more today raises tomorrow's impressions."""
     n = 400
     core = PacingCore(CARRYOVER, CONFIG, n_envs=n)
     core.seed(1)
@@ -250,15 +279,15 @@ def test_adstock_matches_the_models_definition_and_moves_tomorrows_impressions()
         if day == 5:
             a[: n // 2, 0] = 1.0  # half the months spend 8x the even pace on day 6 ...
         core.step(a)
-        spends.append(np.minimum(core.last_channel_spend, CONFIG.cap_multiple * HIST.max_daily_spend[:, None]))
+        spends.append(core.last_channel_spend.copy())  # as spent, uncapped: the unit caps
         effective.append(core.last_effective_spend.copy())
         impressions.append(core.last_channel_impressions.copy())
+    assert np.any(np.array(spends) > CONFIG.cap_multiple * HIST.max_daily_spend[:, None]), "the cap is never reached"
     history = np.concatenate([HIST.spend[0, :31][:, :, None].repeat(n, axis=2), np.array(spends)])  # (31 + 28, K, n)
-    w = adstock_weights(np.full(K, 0.5), ADSTOCK_LAGS)  # (K, LAGS)
-    for day in (0, 3, 27):
-        t = 31 + day
-        want = sum(w[:, j, None] * history[t - j] for j in range(ADSTOCK_LAGS))
-        np.testing.assert_allclose(effective[day], want, rtol=1e-12)
+    cap = carryover.saturation_cap(HIST.max_daily_spend, CONFIG.cap_multiple)
+    # every (channel, month) as one column of the unit's (T, K) arrays
+    want = carryover.effective_spend(history.reshape(59, K * n), np.full(K * n, 0.5), np.repeat(cap, n)).reshape(59, K, n)
+    np.testing.assert_allclose(np.array(effective), want[31:], rtol=1e-12)
     # ... and on day 7 (no extra spend that day) their impressions are higher by the carryover
     on = HIST.active[1, 6]
     more = np.array(impressions)[6][on][:, : n // 2].mean() / np.array(impressions)[6][on][:, n // 2 :].mean()

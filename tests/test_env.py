@@ -455,6 +455,47 @@ def test_the_last_day_says_its_action_was_ignored():
     assert flags == [False] * 28 + [True]
 
 
+@pytest.mark.parametrize("transform", ["pace_multiplier", "budget_fraction"])
+def test_every_step_after_the_budget_is_spent_says_its_action_was_ignored(transform):
+    """Issue 19, loose end 5: a month whose budget is gone with days left spends 0 whatever the
+    action, but only the last day was flagged. Every step whose action changes nothing is flagged:
+    here day 23 of February 2024 spends the rest (8x the even pace with 7 days left, or the whole
+    rest), and days 24-29 can do nothing; two different actions on them give the same month."""
+    cfg = EnvConfig(action_transform=transform)
+    # 0-based day that spends the rest: day 23 (7 days left; 8 ** 1 >= 7); budget_fraction's
+    # action 1 spends the whole rest on any day (its zero action spends half of it): day 1.
+    spend_all_on = 22 if transform == "pace_multiplier" else 0
+
+    def month(late_action):
+        env = BudgetPacingEnv(POSTERIOR, cfg)
+        env.reset(seed=4, options={"month": "2024-02", "draw": 5})
+        infos = []
+        for day in range(29):
+            a = 0.0 if day < spend_all_on else 1.0 if day == spend_all_on else late_action
+            infos.append(env.step(np.array([a], dtype=np.float32))[4])
+        return infos
+
+    infos = month(-1.0)
+    flags = [i["action_ignored"] for i in infos]
+    assert infos[spend_all_on]["budget_left"] == 0.0 and infos[spend_all_on]["spend"] > 0
+    assert flags == [False] * (spend_all_on + 1) + [True] * (28 - spend_all_on), flags
+    other = month(0.7)
+    assert [i["spend"] for i in other] == [i["spend"] for i in infos]  # the flagged actions changed nothing
+    assert [i["clicks"] for i in other] == [i["clicks"] for i in infos]
+    # the vector env and the core say the same, slot by slot
+    venv = BudgetPacingVectorEnv(POSTERIOR, num_envs=4, config=cfg)
+    venv.reset(seed=0)
+    for day in range(3):
+        left_before = venv.core.budget_left.copy()
+        days_left = venv.core.n_days - venv.core.day
+        _, _, _, _, info = venv.step(np.array([[1.0], [0.0], [1.0], [0.0]]) if day == 0 else np.zeros((4, 1)))
+        want = (left_before == 0) | (days_left == 1)
+        np.testing.assert_array_equal(info["action_ignored"], want)
+        np.testing.assert_array_equal(venv.core.last_action_ignored, want)
+    if transform == "budget_fraction":
+        assert info["action_ignored"].tolist() == [True, False, True, False]
+
+
 class _RecordingGenerator:
     """Wraps a numpy Generator and keeps what its ``standard_gamma`` returned."""
 
@@ -510,7 +551,7 @@ def test_common_random_numbers_share_the_market_noise_not_the_counts():
         totals.append(core.ep_clicks.copy())
     per_month_pct = 100 * np.std((totals[1] - totals[0]) / totals[0], ddof=1) / math.sqrt(2)
     assert 0.3 < per_month_pct < 0.5, per_month_pct
-    doc = " ".join(env_mod.__doc__.split())
+    doc = " ".join(env_mod.core.__doc__.split())  # the core draws the random numbers
     assert "about 0.4% of a month's clicks" in doc
     # Two policies with independent count noise: a 1,000-month comparison's standard error gains
     # sqrt(2) * 0.4% / sqrt(1000) ~ 0.02 points of the optimum.

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import plots, training
 from helpers.baselines import Evaluator
-from helpers.widgets import EpsilonLab
+from helpers.widgets import VERDICTS, EpsilonLab, band_verdict, seed_runs
 
 from funnel_fixtures import TRUTH, tiny_budget_ppo  # tests/ is on sys.path under pytest
 
@@ -44,6 +44,9 @@ def test_controls_and_first_drawing(lab):
     assert lab.state["n_runs"] == 0 and lab.state["n_redraws"] == 1
     assert run_lines(lab) == []
     assert {ln.get_gid() for ln in lab.ax.lines} == {"level_even pacing", "level_historical (human)"}
+    # it starts empty and asks for a prediction first
+    assert lab.runs == [] and lab.prediction.value is None and list(lab.prediction.options) == list(VERDICTS)
+    assert lab.state["status"] == EpsilonLab.EMPTY_STATUS and "predict" in lab.state["status"]
 
 
 def test_each_click_overlays_a_new_curve_and_keeps_the_previous_ones(lab):
@@ -218,7 +221,51 @@ def test_several_seeds_draw_a_band_and_the_status_says_whether_two_runs_differ(e
     lab.train_button.click()  # finals 90, 91
     lab.seed_box.value = 1
     lab.train_button.click()  # finals 91, 92: overlaps
-    assert "overlaps run 2's: within the seeds' noise" in lab.state["status"]
+    assert "overlaps run 2's: no effect shown" in lab.state["status"] and lab.runs[-1]["verdict"] == "no effect shown"
+    assert "No prediction made" in lab.state["status"]
     lab.seed_box.value = 5
+    lab.prediction.value = "no effect shown"  # the learner's prediction before the press
     lab.train_button.click()  # finals 95, 96: above
     assert "whole band is above run 3's: a real difference" in lab.state["status"]
+    assert "You predicted 'no effect shown': the bands say 'higher'" in lab.state["status"]
+    assert lab.runs[-1]["prediction"] == "no effect shown" and lab.prediction.value is None  # asked again for the next run
+    lab.prediction.value = "lower"
+    lab.seed_box.value = 0
+    lab.train_button.click()  # finals 90, 91: below
+    assert "whole band is below run 4's" in lab.state["status"] and "You predicted 'lower': right." in lab.state["status"]
+    # the y axis fits what is drawn: the runs' bands fill most of its height (a gap of a point is visible)
+    lo, hi = lab.ax.get_ylim()
+    drawn = np.concatenate([r["curve"][["pct_min", "pct_max", "pct_of_optimum"]].to_numpy().ravel() for r in lab.runs])
+    assert lo < drawn.min() and hi > drawn.max() and hi - lo < 1.5 * np.ptp(drawn)
+
+
+def test_a_scripted_run_uses_its_values_then_puts_every_control_back_to_its_default(lab):
+    lab.eps_slider.value = 0.3  # what a learner set before the script ran
+    entry = lab.train(clip_eps=0.1, lr=1e-3, first_seed=3, seeds=2)
+    assert (entry["clip_eps"], entry["lr"], entry["seeds"]) == (pytest.approx(0.1), pytest.approx(1e-3), [3, 4])
+    assert lab.runs[-1] is entry and len(entry["curves"]) == 2
+    assert lab.eps_slider.value == pytest.approx(0.2) and lab.lr_slider.value == pytest.approx(TINY.lr)
+    assert (lab.seed_box.value, lab.seeds_box.value, lab.steps_slider.value) == (0, 1, 2 * BATCH)
+    assert lab.prediction.value is None
+    # a press of Train keeps what the learner chose
+    lab.eps_slider.value = 0.15
+    lab.train_button.click()
+    assert lab.runs[-1]["clip_eps"] == pytest.approx(0.15) and lab.eps_slider.value == pytest.approx(0.15)
+
+
+def test_band_verdict_compares_whole_bands_not_means():
+    assert band_verdict([97.2, 97.4], [96.9, 97.1]) == "higher"
+    assert band_verdict([96.0, 96.5], [96.9, 97.1]) == "lower"
+    # a higher mean with overlapping bands is no effect shown
+    assert band_verdict([96.8, 97.9], [96.9, 97.1]) == "no effect shown"
+    with pytest.raises(ValueError, match="at least two seeds"):
+        band_verdict([97.0], [96.0, 96.5])
+
+
+def test_seed_runs_trains_one_agent_per_seed_and_summarises_them(evaluator):
+    entry = seed_runs(TRUTH, 0.3, 1e-3, [1, 2], 2 * BATCH, base_config=TINY, evaluator=evaluator, num_envs=ENVS,
+                      eval_every=1, keep_runs=True)
+    assert entry["seeds"] == [1, 2] and [r.agent.config.seed for r in entry["runs"]] == [1, 2]
+    assert all(r.agent.config.clip_eps == pytest.approx(0.3) for r in entry["runs"])
+    assert entry["finals"] == [r.final_pct for r in entry["runs"]] and entry["label"] == "ε=0.30, lr=1.0e-03, seeds 1-2"
+    assert "runs" not in seed_runs(TRUTH, 0.3, 1e-3, [1], BATCH, base_config=TINY, evaluator=evaluator, num_envs=ENVS)

@@ -7,7 +7,8 @@
 * The notebook runner has a per-cell timeout, and on a timeout prints every thread's stack of the
   kernel before failing, so a hang is a readable failure, never a stuck CI; a cell whose
   execute_reply is lost after the kernel finished it costs a grace period, not the timeout.
-* torch's global thread count is set once (when an agent is built), not around every call.
+* torch's global thread count is set once, when an agent is built to train (or loaded with envs
+  to train on), not around every call; loading one for inference leaves it alone.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Notebook 01's plots (helpers/plots.py, section "01: the data") draw what they claim to draw."""
+"""Notebook 01's plots (helpers/plots/data.py) draw what they claim to draw."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -229,7 +230,7 @@ def test_rollout_stores_unclipped_actions_with_their_log_probs():
     envs = CounterVecEnv(lengths=(5, 7), terminal=(True, False))
     agent = PPO(envs, small_config(init_log_std=1.5, norm_obs=False))
     agent._collect_rollout()
-    buf = agent._buffers
+    buf = agent.buffer
     stored = buf["actions"].reshape(-1, 1)
     assert (stored.abs() > 1.0).float().mean() > 0.5  # stored as sampled, not clipped
     sent = np.concatenate(envs.actions_seen)
@@ -249,7 +250,7 @@ def test_first_ratio_is_one_then_moves(monkeypatch):
         ratios.append(ratio.detach().clone())
         return real(ratio, advantages, clip_eps)
 
-    monkeypatch.setattr(ppo_mod, "clipped_surrogate_loss", spy)
+    monkeypatch.setattr(ppo_mod.agent, "clipped_surrogate_loss", spy)  # where PPO looks it up
     agent = PPO(pendulum(2), small_config(num_steps=64, num_epochs=4, num_minibatches=4, lr=3e-3))
     df = agent.learn(128, progress=False)
     assert len(ratios) == 16
@@ -263,7 +264,7 @@ def test_first_ratio_is_one_then_moves(monkeypatch):
 
 
 def _valid_transitions(agent: PPO):
-    buf = agent._buffers
+    buf = agent.buffer
     out = []
     for i in range(agent.num_envs):
         v = buf["valid"][:, i]
@@ -280,7 +281,7 @@ def test_autoreset_modes_give_identical_transitions(mode):
     ref._collect_rollout()
     other._collect_rollout()
     # NEXT_STEP wastes one (masked) step per episode end; SAME_STEP / DISABLED do not.
-    assert (~ref._buffers["valid"]).sum() > 0 and other._buffers["valid"].all()
+    assert (~ref.buffer["valid"]).sum() > 0 and other.buffer["valid"].all()
     a, b = _valid_transitions(ref), _valid_transitions(other)
     for env_a, env_b in zip(a, b):
         n = min(len(env_a["rewards"]), len(env_b["rewards"])) - 4  # GAE tail differs at the cut
@@ -293,7 +294,7 @@ def test_truncation_bootstraps_from_final_observation(mode):
     envs = CounterVecEnv(lengths=(4, 4), terminal=(True, False), mode=mode)
     agent = PPO(envs, small_config(num_steps=12, norm_obs=False, norm_reward=False, gamma=0.9))
     agent._collect_rollout()
-    buf = agent._buffers
+    buf = agent.buffer
     with torch.no_grad():
         v_final = agent.critic(torch.tensor([[0.4, 1.0]])).item()  # V(final obs of env 1)
     t_trunc = torch.nonzero(buf["truncations"][:, 1]).flatten()
@@ -385,7 +386,7 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=False),
                                   agent.predict(obs, deterministic=False))
     # The normalisation really matters: without it the actions differ.
-    loaded.config.norm_obs = False
+    loaded.config = dataclasses.replace(loaded.config, norm_obs=False)  # frozen: a copy
     assert not np.allclose(loaded.predict(obs), agent.predict(obs))
     # A loaded agent keeps training.
     more = PPO.load(path, envs=pendulum(2)).learn(128, progress=False)
@@ -437,7 +438,7 @@ def test_learning_rate_anneals_linearly_to_zero():
     np.testing.assert_allclose(df["lr"], [1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
     # A second call (warm start) restarts the schedule; switched off, the rate stays at lr.
     np.testing.assert_allclose(agent.learn(2 * 32, progress=False)["lr"], [1e-3, 0.5e-3])
-    agent.config.anneal_lr = False
+    agent.config = dataclasses.replace(agent.config, anneal_lr=False)
     np.testing.assert_allclose(agent.learn(2 * 32, progress=False)["lr"], [1e-3, 1e-3])
 
 
@@ -510,7 +511,7 @@ def test_std_pushed_against_its_floor_can_rise_again():
     agent.actor.zero_grad()
     (-agent.actor.entropy()).backward()
     assert agent.actor.log_std.grad.abs().min() > 0  # at the floor the gradient still reaches the parameter
-    agent.config.ent_coef = 5.0
+    agent.config = dataclasses.replace(agent.config, ent_coef=5.0)
     agent.learn(8 * 32, progress=False)
     assert agent.history[-1]["action_std"] > 1.2 * floor
 
@@ -635,7 +636,7 @@ def test_evaluating_on_the_training_envs_does_not_disturb_training():
     agent.learn(32, progress=False)
     # In this env a step from observation k / 10 earns k + 1: every stored transition must pair an
     # observation with the reward that really followed it.
-    buf = agent._buffers
+    buf = agent.buffer
     torch.testing.assert_close(buf["rewards"], 10 * buf["obs"][..., 0] + 1)
 
 
@@ -655,8 +656,8 @@ def test_steps_whose_action_the_env_ignored_are_left_out_of_the_policy_loss(monk
         sizes["value"].append(new_values.numel())
         return real_v(new_values, returns, old_values, clip_eps)
 
-    monkeypatch.setattr(ppo_mod, "clipped_surrogate_loss", pg_spy)
-    monkeypatch.setattr(ppo_mod, "value_loss", v_spy)
+    monkeypatch.setattr(ppo_mod.agent, "clipped_surrogate_loss", pg_spy)  # where PPO looks them up
+    monkeypatch.setattr(ppo_mod.agent, "value_loss", v_spy)
     for mask, policy_samples in ((True, 16 - 4), (False, 16)):  # 2 envs x 8 steps, 4 of them an episode's last
         sizes = {"policy": [], "value": []}
         envs = CounterVecEnv(lengths=(4, 4), terminal=(True, True), mode=AutoresetMode.SAME_STEP, report_last_step=True)
@@ -676,3 +677,91 @@ def test_steps_per_second_count_training_only():
     assert (df["wall_time_s"] - df["train_time_s"]).iloc[-1] >= 0.6  # two callbacks before the last record
     np.testing.assert_allclose(df["sps"], df["global_step"] / df["train_time_s"])
     assert np.all(np.diff(df["train_time_s"]) > 0)
+
+
+# --- issue 19: the engine's loose ends -----------------------------------------------------------
+# Each numbered loose end of issue 19 has a test below that failed on the code before its fix.
+
+
+def test_a_device_other_than_cpu_is_refused_clearly():
+    """Loose end 1: the agent's generators live on the CPU (``torch.randn(..., generator=...)`` needs
+    them on the tensors' device), so another device failed deep inside the first rollout."""
+    for device in ("cuda", "cuda:0", "mps", "meta"):
+        with pytest.raises(ValueError, match=rf"device={device!r}.*CPU"):
+            PPOConfig(device=device)
+    with pytest.raises(ValueError, match="device='gpu please'"):
+        PPOConfig(device="gpu please")
+    assert PPOConfig(device="cpu").device == "cpu"
+
+
+def test_the_config_is_frozen_and_overrides_are_copies():
+    """Loose end 3: ``agent.config.ent_coef = ...`` retuned a config shared by every later run (and
+    shifted the training caches' keys). Frozen: changes are copies (``dataclasses.replace``)."""
+    cfg = small_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.ent_coef = 5.0
+    agent = PPO(CounterVecEnv(), cfg)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        agent.config.lr = 1.0
+    other = dataclasses.replace(cfg, ent_coef=5.0)
+    assert other.ent_coef == 5.0 and cfg.ent_coef == 0.0 and agent.config.ent_coef == 0.0
+    assert isinstance(other.hidden_sizes, tuple) and hash(cfg) == hash(small_config())  # still normalised, hashable
+    with pytest.raises(ValueError, match="clip_eps"):
+        dataclasses.replace(cfg, clip_eps=-1.0)  # a copy is validated like a new one
+
+
+def test_loading_an_agent_for_inference_leaves_torch_threads_alone(tmp_path):
+    """Loose end 7: ``PPO.load`` (and so ``helpers.training.load_run``, every cached run a notebook
+    reads) set the process-wide thread count: a learner's kernel silently dropped to one thread.
+    Only an agent given envs to train on sets it."""
+    path = PPO(CounterVecEnv(), small_config(torch_threads=1)).save(tmp_path / "agent.pt")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        PPO.load(path).predict(np.zeros((3, 2), dtype=np.float32))
+        assert torch.get_num_threads() == 2  # inference: untouched
+        PPO.load(path, envs=CounterVecEnv())
+        assert torch.get_num_threads() == 1  # to train on envs: the config's count, as a new agent
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_an_update_without_a_real_transition_is_skipped_and_says_so():
+    """Loose end 8: NEXT_STEP, ``num_steps=1`` and every env just reset: the rollout holds only
+    reset-only steps (no real transition) and the update used to fail in ``torch.stack([])``."""
+    envs = CounterVecEnv(lengths=(1, 1), terminal=(True, True), mode=AutoresetMode.NEXT_STEP)
+    agent = PPO(envs, small_config(num_steps=1, num_minibatches=1))
+    before = [p.detach().clone() for p in agent.params]
+    df = agent.learn(4 * 2, progress=False)  # updates 2 and 4 see only the reset step after an end
+    assert df["skipped"].tolist() == [False, True, False, True]
+    skipped = df[df["skipped"]]
+    assert (skipped["epochs"] == 0).all() and skipped[["policy_loss", "value_loss", "approx_kl"]].isna().all().all()
+    assert np.isfinite(df.loc[~df["skipped"], ["policy_loss", "value_loss"]].to_numpy()).all()
+    assert any((p != q).any() for p, q in zip(agent.params, before))  # the other updates still train
+
+
+def test_the_rollout_buffer_and_the_diagnostic_groups():
+    """Issue 19, item 4: the rollout lives in a RolloutBuffer ((T, N, ...) tensors, its GAE, its real
+    transitions), and the per-update diagnostics are grouped as rollout / train / time."""
+    from helpers.ppo import DIAGNOSTIC_GROUPS, RolloutBuffer
+
+    cols = [c for group in DIAGNOSTIC_GROUPS.values() for c in group]
+    assert sorted(cols) == sorted(set(cols)) and DIAGNOSTIC_COLUMNS == ["update", "global_step", *cols]
+    assert set(DIAGNOSTIC_GROUPS) == {"rollout", "train", "time"}
+    envs = CounterVecEnv(lengths=(3, 4), terminal=(True, False), mode=AutoresetMode.NEXT_STEP)
+    agent = PPO(envs, small_config(num_steps=8, norm_obs=False, norm_reward=False, gamma=0.9, gae_lambda=0.8))
+    agent._collect_rollout()
+    buf = agent.buffer
+    assert isinstance(buf, RolloutBuffer) and buf.obs.shape == (8, 2, 2) and buf.actions.shape == (8, 2, 1)
+    with torch.no_grad():  # the buffer's GAE is compute_gae on its own tensors, bootstrapped as documented
+        last = agent.critic(torch.from_numpy(np.asarray(agent._next_obs, dtype=np.float32)))
+        next_values = torch.cat([buf.values[1:], last[None]])
+        trunc = buf.truncations.bool()
+        next_values[trunc] = agent.critic(buf.final_obs[trunc])
+    adv, ret = compute_gae(buf.rewards, buf.values, buf.terminations, buf.truncations, next_values, 0.9, 0.8)
+    torch.testing.assert_close(buf.advantages, adv)
+    torch.testing.assert_close(buf.returns, ret)
+    real = buf.real_transitions()
+    assert len(real["values"]) == int(buf.valid.sum()) < 16  # NEXT_STEP's reset-only steps left out
+    torch.testing.assert_close(real["obs"], buf.obs[buf.valid])
+    torch.testing.assert_close(real["advantages"], buf.advantages[buf.valid])

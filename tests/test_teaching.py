@@ -87,15 +87,20 @@ def exercise_minutes() -> dict[str, int]:
     return table
 
 
-def notebook_exercises() -> set[str]:
-    """Every exercise in the notebooks: an ``answer_N`` cell (assigned or defined) in notebook NN -> "NN.N"."""
-    found = set()
+#: An exercise's id in a check cell: ``check("04.gae", ...)`` (helpers.exercises).
+EXERCISE_ID = re.compile(r"""\bcheck\(\s*["'](\d\d\.[a-z_0-9]+)["']""")
+
+
+def notebook_exercises() -> list[str]:
+    """Every exercise in the notebooks, in order: the id its check names (``check("04.gae", ...)``),
+    or, in a notebook still in the older form, an ``answer_N`` cell in notebook NN -> "NN.N"."""
+    found: list[str] = []
     for path in course.course_notebooks():
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                for k in re.findall(r"^(?:def\s+)?answer_(\d+)\b", cell.source, re.M):
-                    found.add(f"{path.name[:2]}.{k}")
+        code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        ids = [i for src in code for i in EXERCISE_ID.findall(src)]
+        if not ids:
+            ids = [f"{path.name[:2]}.{k}" for src in code for k in re.findall(r"^(?:def\s+)?answer_(\d+)\b", src, re.M)]
+        found += [i for n, i in enumerate(ids) if i not in ids[:n]]
     return found
 
 
@@ -103,9 +108,9 @@ def test_the_exercise_table_lists_every_exercise_in_the_notebooks():
     in_notebooks = notebook_exercises()
     assert len(in_notebooks) >= 20
     table = exercise_minutes()
-    assert set(table) == in_notebooks, (f"missing from TEACHING.md: {sorted(in_notebooks - set(table))}; "
-                                        f"no such exercise: {sorted(set(table) - in_notebooks)}")
-    assert list(table) == sorted(table, key=lambda e: tuple(map(int, e.split(".")))), "keep the table in notebook order"
+    assert set(table) == set(in_notebooks), (f"missing from TEACHING.md: {sorted(set(in_notebooks) - set(table))}; "
+                                             f"no such exercise: {sorted(set(table) - set(in_notebooks))}")
+    assert list(table) == in_notebooks, "keep the table in the notebooks' order"
     assert all(0 < m <= 30 for m in table.values())
 
 
@@ -115,7 +120,7 @@ def test_exercise_rows_give_the_exercises_their_minutes(name):
     table = exercise_minutes()
     for r in rows:
         if r[1].startswith("exercises"):
-            ids = re.findall(r"\b\d\d\.\d+\b", r[1])
+            ids = re.findall(r"\b\d\d\.[a-z_0-9]+\b", r[1])
             assert ids and set(ids) <= set(table), f"{name}: {r[1]!r} names no exercise of the table"
             assert int(r[0]) >= sum(table[i] for i in ids), f"{name}: {r[1]!r} gets {r[0]} min, the table says {sum(table[i] for i in ids)}"
 

@@ -9,9 +9,11 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from helpers.plots import PPO_PANELS, LiveTrainingPlot, plot_ppo_diagnostics
-from helpers.widgets import ClipExplorer, clip_cases, clip_gradient, zero_gradient_regions
+from helpers import ppo
+from helpers.widgets import ClipExplorer, bandit_update, clip_cases, clip_gradient, zero_gradient_regions
 
 # --- 04: the clip-epsilon explorer -------------------------------------------------------------
 
@@ -97,6 +99,59 @@ def test_zero_gradient_regions_from_a_gradient_array():
     obj, grad = clip_gradient(np.array([0.5, 1.5]), 1.0, 0.2)
     np.testing.assert_allclose(obj, [0.5, 1.2])
     np.testing.assert_allclose(grad, [1.0, 0.0])
+
+
+# --- 04: the explorer's second panel: what epsilon does to one update ---------------------------
+
+
+def _bars(ax, gid):
+    return [p for p in ax.patches if p.get_gid() == gid]
+
+
+def test_one_update_panel_shows_where_the_ratios_end_for_the_chosen_eps():
+    ex = ClipExplorer()
+    u = ex.state["update"]
+    assert (u["clip_eps"], u["epochs"]) == (pytest.approx(0.2), 10) and ex.state["epochs"] == 10
+    full = bandit_update(0.2, 10)
+    # every sample of the batch is in one of the two histograms (A > 0, A < 0), each bar at its ratio
+    pos, neg = _bars(ex.ax_update, "ratios_pos"), _bars(ex.ax_update, "ratios_neg")
+    assert sum(b.get_height() for b in pos) == (full["advantages"] > 0).sum()
+    assert sum(b.get_height() for b in pos + neg) == full["n_samples"]
+    # the dashed clip edges are at 1 -/+ eps
+    edges = sorted(ln.get_xdata()[0] for ln in ex.ax_update.lines if str(ln.get_gid()).startswith("clip_edge_"))
+    assert edges == pytest.approx([0.8, 1.2])
+    # the figures printed are those of the ratios drawn
+    log_ratio = torch.log(torch.tensor(np.array(full["ratios"])))
+    assert u["approx_kl"] == pytest.approx(float(ppo.approx_kl(log_ratio)), rel=1e-5)
+    assert u["outside"] == pytest.approx(float(np.mean(np.abs(full["ratios"] - 1) > 0.2)))
+    assert f"KL {u['approx_kl']:.3f}" in ex.ax_update.get_title()
+
+
+def test_a_larger_eps_lets_one_update_move_the_policy_further_and_no_eps_keeps_the_ratios_inside():
+    ex = ClipExplorer()
+    seen = {}
+    for eps in (0.05, 0.2, 0.5):
+        ex.eps_slider.value = eps
+        seen[eps] = ex.state["update"]
+    kls = [seen[e]["approx_kl"] for e in (0.05, 0.2, 0.5)]
+    assert kls[0] < kls[1] < kls[2] and kls[2] > 3 * kls[0]
+    assert seen[0.5]["mean_after"] > seen[0.05]["mean_after"] > 0  # towards the best action 1.5
+    # not a trust region: after 10 epochs most ratios lie outside the clip range, whatever eps
+    assert all(u["outside"] > 0.5 for u in seen.values())
+    # after a single epoch almost none does: the ratios leave the range over the later epochs
+    ex.epochs_slider.value = 1
+    assert ex.state["epochs"] == 1 and ex.state["update"]["outside"] < 0.1
+    assert ex.state["n_redraws"] == 5
+
+
+def test_bandit_update_is_deterministic_cached_read_only_and_checks_its_arguments():
+    a, b = bandit_update(0.3, 3), bandit_update(0.3, 3)
+    np.testing.assert_array_equal(a["ratios"], b["ratios"])
+    assert not a["ratios"].flags.writeable
+    assert a["approx_kl"] != bandit_update(0.3, 3, seed=1)["approx_kl"]
+    for bad in ({"clip_eps": 0.0}, {"clip_eps": 0.2, "epochs": 0}, {"clip_eps": 0.2, "minibatches": 0}):
+        with pytest.raises(ValueError, match="bandit_update"):
+            bandit_update(**bad)
 
 
 # --- 04: PPO plots -------------------------------------------------------------------------------
