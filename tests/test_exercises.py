@@ -1,18 +1,18 @@
 """Exercises a learner actually does (helpers.exercises, and the rules every notebook follows).
 
-* the checks: silent on ``None``, ``AssertionError`` when wrong, "correct" when right;
-* every notebook's exercises: a learner cell (``answer_N = None``, or a function stub
-  ``def answer_N(...)`` that raises ``NotImplementedError``), a check cell that uses
-  ``answer_N``, a hidden solution cell tagged ``solution`` that never assigns an ``answer_*``
-  name, and no later cell that needs a name only a solution cell defines;
-* ``make student`` (``helpers.course.write_student_copies``): copies without a solution cell,
-  each of which runs top to bottom in quick mode, its checks saying "not answered yet".
+* the checks (``check("NN.name", answer, ...)``): "not answered yet" on ``None`` or a stub,
+  "correct" when right, "not yet: ..." and a hint (a stronger one on later tries) when wrong,
+  ``AssertionError`` only under ``COURSE_STRICT=1``; never the expected value;
+* every notebook's exercises in nbgrader's form: a solution region in the learner's cell, a check
+  cell, hidden tests, and no later cell that needs a name only a solution defines;
+* ``make student`` (``helpers.course.write_student_copies``): the regions replaced by stubs, the
+  hidden tests removed (tests/test_nbgrader.py runs the copies);
+* notebooks 01-03's graders: the right answer passes, two plausible wrong ones fail with a hint.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 
 import nbformat
 import numpy as np
@@ -21,7 +21,7 @@ import pytest
 from helpers import course
 from helpers.course import is_solution
 from helpers import exercises as ex
-from helpers.exercises import NOT_ANSWERED, check, check_that
+from helpers.exercises import check
 
 NOTEBOOKS = course.course_notebooks()
 
@@ -153,21 +153,6 @@ def test_off_by_never_gives_the_expected_value_away():
         assert "100" not in ex.off_by(a, 100.0)
 
 
-def test_the_older_form_still_works_until_every_notebook_uses_ids(capsys):
-    check(None, 1.0, label="Ex")
-    assert NOT_ANSWERED in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="Ex: not yet. try harder"):
-        check(1.1, 1.0, label="Ex", rtol=0.01, hint="try harder")
-    check(1.0 + 1e-9, 1.0, label="Ex")
-    assert capsys.readouterr().out.strip() == "Ex: correct."
-    with pytest.raises(AssertionError, match="expected a number"):
-        check("0.5", object(), label="Ex")
-    check_that(lambda x: 2 * x, lambda f: f(1) == 2, label="Ex")
-    assert capsys.readouterr().out.strip() == "Ex: correct."
-    with pytest.raises(AssertionError, match="not yet"):
-        check_that(lambda x: x, lambda f: f(1) == 2, label="Ex")
-
-
 # --- the rules every notebook follows ------------------------------------------------------------
 
 
@@ -213,7 +198,6 @@ def in_nbgrader_form(path) -> bool:
 
 
 CONVERTED = [p for p in NOTEBOOKS if in_nbgrader_form(p)]
-LEGACY = [p for p in NOTEBOOKS if p not in CONVERTED]
 
 
 def exercise_calls(source: str, function: str) -> list[tuple[str, str, str]]:
@@ -319,51 +303,6 @@ def test_a_student_copy_needs_nothing_a_solution_defines(path):
             solution_only.pop(n, None)
 
 
-# --- the older form, until every notebook is converted ----------------------------------------------
-
-
-def exercises(path):
-    nb = nbformat.read(path, as_version=4)
-    learner = {}
-    for i, c in code_cells(nb):
-        if is_solution(c):
-            continue
-        m = re.fullmatch(r"(answer_\w+)\s*=\s*None\b.*", c.source.strip(), flags=re.S)
-        if m:  # answer_N = None
-            learner[m.group(1)] = i
-        stubs = [n.name for n in parse(c.source).body if isinstance(n, ast.FunctionDef) and n.name.startswith("answer_")]
-        if stubs and "raise NotImplementedError" in c.source:  # def answer_N(...): raise NotImplementedError
-            learner[stubs[0]] = i
-    return nb, learner
-
-
-@pytest.mark.parametrize("path", LEGACY, ids=[p.name for p in LEGACY])
-def test_every_exercise_has_a_learner_cell_a_check_and_a_hidden_solution(path):
-    nb, learner = exercises(path)
-    assert len(learner) >= 3, f"{path.name}: expected at least 3 exercises with an `answer_N = None` cell, found {sorted(learner)}"
-    cells = dict(code_cells(nb))
-    for name, i in learner.items():
-        later = [j for j in cells if j > i]
-        checks = [j for j in later if not is_solution(cells[j]) and name in loaded_names(parse(cells[j].source))
-                  and re.search(r"\bcheck(_that)?\(", cells[j].source)]
-        assert checks, f"{path.name}: no check cell uses {name}"
-        sol = [j for j in later if is_solution(cells[j])]
-        assert sol, f"{path.name}: no solution cell after {name}"
-    for i, c in cells.items():
-        if is_solution(c):
-            assert c.metadata.get("jupyter", {}).get("source_hidden") is True, f"{path.name} cell {i}: a solution cell must be hidden"
-            assert re.search(r"\bcheck(_that)?\(", c.source), f"{path.name} cell {i}: a solution must pass its own check"
-
-
-@pytest.mark.parametrize("path", LEGACY, ids=[p.name for p in LEGACY])
-def test_no_solution_assigns_the_learners_variable(path):
-    nb = nbformat.read(path, as_version=4)
-    for i, c in code_cells(nb):
-        if is_solution(c):
-            bad = sorted(n for n in assigned_names(parse(c.source)) if n.startswith("answer_"))
-            assert bad == [], f"{path.name} cell {i}: a solution cell assigns {bad}; it must leave the learner's answer alone"
-
-
 # --- student copies (make student) -----------------------------------------------------------
 
 
@@ -399,18 +338,6 @@ def test_clear_regions_stubs_solutions_keeps_indentation_drops_hidden_tests_and_
                           ("### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS\n", "inside a region")]:
         with pytest.raises(ValueError, match=words):
             course.clear_regions(broken, "nb.ipynb, cell 3")
-
-
-@pytest.mark.parametrize("path", LEGACY, ids=[p.name for p in LEGACY])
-def test_a_student_copy_runs_top_to_bottom_with_every_check_unanswered(path, tmp_path):
-    copy = course.write_student_copies(tmp_path, [path])[0]
-    nb = course.execute_notebook(copy, quick=True)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    printed = "".join(o.text for o in outputs if o.output_type == "stream")
-    _, learner = exercises(path)
-    assert printed.count("not answered yet") == len(learner), f"{path.name}: every check should wait for its answer"
-    assert "correct." not in printed
 
 
 # --- notebooks 01-03: every grader takes the right answer and refuses two plausible wrong ones -------

@@ -176,10 +176,7 @@ def check(exercise_id: Any, answer: Any = None, /, **context) -> None:
     "not yet: ..." with a hint; with ``COURSE_STRICT=1`` a wrong answer raises ``AssertionError``.
 
     ``context``: the learner's own objects the grader needs (e.g. ``df=df``), never an expected value.
-    (``check(answer, expected, label=...)``, the older form, still works until every notebook uses ids.)
     """
-    if "label" in context:  # the older form: check(answer, expected, label=..., rtol=..., hint=...)
-        return _check_value(exercise_id, answer, **context)
     verdict = grade(exercise_id, answer, **context)
     _LAST[exercise_id] = (answer, dict(context), verdict)
     if verdict.status == "wrong":
@@ -223,42 +220,6 @@ def reset_tries() -> None:
     """Forget the wrong tries counted so far, and the last verdicts (tests)."""
     TRIES.clear()
     _LAST.clear()
-
-
-# --- the older form, until every notebook uses ids ------------------------------------------
-
-
-def _check_value(answer: Any, expected: Any, *, label: str, rtol: float = 1e-6, atol: float = 0.0, hint: str = "") -> None:
-    if answer is None:
-        print(f"{label}: {NOT_ANSWERED}.")
-        return
-    try:
-        ok = bool(np.allclose(np.asarray(answer, dtype=float), np.asarray(expected, dtype=float), rtol=rtol, atol=atol))
-    except (TypeError, ValueError) as e:
-        raise AssertionError(f"{label}: expected a number (or array), got {type(answer).__name__} ({e})") from None
-    if not ok:
-        raise AssertionError(f"{label}: not yet. {hint}".rstrip())
-    print(f"{label}: correct.")
-
-
-def check_that(answer: Any, predicate: Callable[[Any], bool], *, label: str, hint: str = "") -> None:
-    """The older rule-based form (a choice, a function, a range); a stub counts as not answered."""
-    if answer is None:
-        print(f"{label}: {NOT_ANSWERED}.")
-        return
-    try:
-        ok = bool(predicate(answer))
-    except NotImplementedError:
-        print(f"{label}: not answered yet: fill in the function (it still raises NotImplementedError), then rerun this cell.")
-        return
-    except Exception as e:
-        raise AssertionError(f"{label}: your answer raised {type(e).__name__}: {e}. {hint}".rstrip()) from None
-    if not ok:
-        raise AssertionError(f"{label}: not yet. {hint}".rstrip())
-    print(f"{label}: correct.")
-
-
-# --- helpers for graders ----------------------------------------------------------------------
 
 
 def as_number(answer: Any, what: str = "your answer") -> float:
