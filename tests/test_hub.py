@@ -403,12 +403,13 @@ def test_the_prefix_is_usable_by_everyone_and_the_hub_state_by_root_only(hub):
     locked = json.loads((ROOT / "workshop" / "package-lock.json").read_text())["packages"]["node_modules/configurable-http-proxy"]
     assert proxy.stdout.strip() == locked["version"]
     assert (hub.prefix / "cache").is_dir() and any((hub.prefix / "cache").glob("funnel_posterior_quick.nc"))
-    # --student: the hand-out is every course notebook, without its solution cells
+    # --student: the hand-out is every course notebook, its solution regions stubbed, no hidden tests
     handout = sorted(p.name for p in (hub.prefix / "handout" / "notebooks").glob("*.ipynb"))
     assert handout == sorted(p.name for p in course.course_notebooks())
-    solutions = sum(course.is_solution(c) for p in course.course_notebooks() for c in nbformat.read(p, 4).cells)
+    solutions = sum(course.BEGIN_SOLUTION in c.source for p in course.course_notebooks() for c in nbformat.read(p, 4).cells)
     handed = [c for n in handout for c in nbformat.read(hub.prefix / "handout" / "notebooks" / n, 4).cells]
-    assert solutions > 0 and not any(course.is_solution(c) for c in handed)
+    assert solutions > 0
+    assert not any(course.BEGIN_SOLUTION in c.source or course.BEGIN_HIDDEN_TESTS in c.source or course.is_solution(c) for c in handed)
 
 
 # --- log-in, servers, isolation ---------------------------------------------------------------------
