@@ -25,39 +25,10 @@ from helpers.exercises import check
 from helpers.exercises import nb04, nb05
 
 from funnel_fixtures import TRUTH, jittered_posterior  # tests/ is on sys.path under pytest
+from exercise_checks import assert_fails_with_hint, learner_kernel  # noqa: F401  (learner_kernel: autouse)
 
 NB04 = course.NOTEBOOKS_DIR / "04_ppo_from_scratch.ipynb"
 NB05 = course.NOTEBOOKS_DIR / "05_training_the_budget_agent.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def learner_kernel(monkeypatch):
-    """A learner's kernel: wrong answers print (no COURSE_STRICT), tries counted from zero."""
-    monkeypatch.delenv("COURSE_STRICT", raising=False)
-    ex.reset_tries()
-    yield
-    ex.reset_tries()
-
-
-def shown(value) -> list[str]:
-    """How an expected number could appear in a text."""
-    v = float(value)
-    if v == 0:
-        return []
-    return [f"{v:.2f}", f"{v:.3f}"] + ([repr(round(v, 6)), f"{v:.4g}"] if not v.is_integer() else [])
-
-
-def assert_fails_with_hint(capsys, exercise_id, answer, *, expected=(), says="", **context):
-    """``answer`` is wrong: the check prints "not yet", the first hint, no expected value; returns the text."""
-    check(exercise_id, answer, **context)
-    text = capsys.readouterr().out
-    assert text.startswith(f"{exercise_id}: not yet: "), text
-    assert ex.get_grader(exercise_id).hints[0] in text, text
-    assert says in text, text
-    for value in expected:
-        for s in shown(value):
-            assert s not in text, f"{exercise_id}: the expected value {s} is printed: {text}"
-    return text
 
 
 def assert_right(capsys, exercise_id, answer, **context):
