@@ -15,12 +15,26 @@ Variants:
 
 * ``pymc``: PyMC 6's own NUTS with its default backend (PyTensor 3's Numba backend);
 * ``pymc_c``: PyMC's own NUTS with PyTensor's C backend (the PyMC 5 default), for comparison;
-* ``nutpie``: nutpie (Rust NUTS) on the Numba-compiled model;
+* ``nutpie``: nutpie (Rust NUTS) on the Numba-compiled model, with the course's lean callbacks
+  (``helpers.bayes.fit.compile_nutpie``: what ``fit_funnel`` runs);
+* ``nutpie_stock``: the same with nutpie's own Numba callbacks (what the lean ones save);
+* ``nutpie_freeze``: lean, and ``freeze_model=True`` (dims and shared data folded as constants);
+* ``nutpie_opt1``: lean, under ``NUMBA_OPT=1`` (LLVM optimisation level 1 instead of 3);
 * ``nutpie_jax``: nutpie's JAX backend, only when the optional ``jax`` package is importable.
 
+What each fit compiles, and which parts a warm process reads from disk (measured with
+timing hooks; figures in the docstring of ``helpers.bayes.fit.compile_nutpie``): PyTensor
+rewrites the log density + gradient graph and the trace graph and turns them into Python
+source (every process: no cache); Numba compiles those two functions (PyTensor caches them
+under ``base_compiledir/numba``: a warm process loads them); then nutpie's two C callbacks that
+wrap them (every process: not cacheable).
+
 Reported per variant and start (cold, warm): median, min and max of ``compile_s`` (for PyMC:
-everything before the first draw), ``sampling_s``, ``wall_s`` (the whole fit) and min-bulk-ESS
-per second of wall and of sampling time, plus the imports and the whole process. The course's
+everything before the first draw), ``sampling_s``, ``wall_s`` (the whole fit), ``cpu_s`` (CPU
+seconds of the fit, all threads: steadier than wall on a shared machine; for ``pymc`` the
+sampling workers' CPU is not in it) and min-bulk-ESS per second of wall and of sampling time,
+plus the imports, the whole process (wall and CPU, children included) and the 1-minute load
+average when each process started (the machine is shared: read wall times against it). The course's
 default (``helpers.bayes.DEFAULT_SAMPLER``) must be the sampler with the lower median COLD wall
 of ``pymc`` and ``nutpie``; the benchmark prints which one that is, by how much, and whether the
 default agrees. Targets on 2 cores: default cold fit <= 15 s, fresh-process warm fit <= 8 s.
@@ -50,15 +64,21 @@ VARIANTS = {
     "pymc": {"sampler": "pymc"},
     "pymc_c": {"sampler": "pymc", "pymc_backend": "c"},
     "nutpie": {"sampler": "nutpie"},
+    "nutpie_stock": {"sampler": "nutpie"},
+    "nutpie_freeze": {"sampler": "nutpie"},
+    "nutpie_opt1": {"sampler": "nutpie"},
     "nutpie_jax": {"sampler": "nutpie", "nutpie_backend": "jax"},
 }
+#: what a variant changes besides its FitSettings: the worker's environment, or the compile call
+VARIANT_ENV = {"nutpie_opt1": {"NUMBA_OPT": "1"}}
+VARIANT_COMPILE = {"nutpie_stock": {"lean": False}, "nutpie_freeze": {"freeze_model": True}}
 #: the two candidates for the course's default (the others are measured for context)
 CANDIDATES = ("pymc", "nutpie")
 TUNE, DRAWS, CHAINS = 1000, 1000, 4
 REPEATS = 3
 TARGET_COLD_WALL_S = 15.0
 TARGET_WARM_WALL_S = 8.0
-METRICS = ("compile_s", "sampling_s", "wall_s", "ess_per_s_wall", "ess_per_s_sampling")
+METRICS = ("compile_s", "sampling_s", "wall_s", "cpu_s", "ess_per_s_wall", "ess_per_s_sampling")
 MARK = "BENCH_RESULT "
 
 
@@ -71,14 +91,20 @@ def one_fit(variant: str) -> dict:
     if VARIANTS[variant]["sampler"] == "nutpie":
         import nutpie  # noqa: F401
     from helpers import bayes
+    from helpers.bayes import fit
     from helpers.data import DATA_PATH, load_daily
 
     import_s = time.perf_counter() - t0
+    change = dict(VARIANT_COMPILE.get(variant, {}))
+    fit.LEAN_NUTPIE_CALLBACKS = change.pop("lean", True)
+    if change:  # e.g. freeze_model=True: passed on to nutpie.compile_pymc_model
+        lean_compile = fit.compile_nutpie
+        fit.compile_nutpie = lambda model, **kw: lean_compile(model, **kw, **change)
     df = load_daily(DATA_PATH)
     settings = bayes.FitSettings.full(**VARIANTS[variant], tune=TUNE, draws=DRAWS, chains=CHAINS)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     idata = bayes.fit_funnel(df, settings, progressbar=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     attrs = idata.posterior.attrs
     diag = az.summary(idata, var_names=list(bayes.CENTRED_NAMES), kind="diagnostics", round_to="none")
     min_ess = float(diag["ess_bulk"].min())
@@ -87,6 +113,7 @@ def one_fit(variant: str) -> dict:
         "compile_s": float(attrs["compile_s"]),
         "sampling_s": float(attrs["sampling_s"]),
         "wall_s": wall,
+        "cpu_s": cpu,
         "min_ess_bulk": min_ess,
         "ess_per_s_wall": min_ess / wall,
         "ess_per_s_sampling": min_ess / float(attrs["sampling_s"]),
@@ -101,14 +128,19 @@ def run_process(variant: str, cache_dir: str) -> dict:
     env["PYTENSOR_FLAGS"] = f"base_compiledir={cache_dir}/pytensor"
     env["NUMBA_CACHE_DIR"] = f"{cache_dir}/numba"
     env["TQDM_DISABLE"] = "1"
+    env.update(VARIANT_ENV.get(variant, {}))
+    load_avg_1min = os.getloadavg()[0]
+    before = os.times()
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--worker", variant], cwd=ROOT, env=env, capture_output=True, text=True)
     process_s = time.perf_counter() - t0
+    after = os.times()
+    process_cpu_s = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"bench_bayes: the {variant} worker failed (exit code {proc.returncode})")
-    return {**json.loads(lines[-1][len(MARK) :]), "process_s": process_s}
+    return {**json.loads(lines[-1][len(MARK) :]), "process_s": process_s, "process_cpu_s": process_cpu_s, "load_avg_1min": load_avg_1min}
 
 
 def measure(variants: list[str], repeats: int) -> dict[str, dict[str, list[dict]]]:
@@ -119,7 +151,7 @@ def measure(variants: list[str], repeats: int) -> dict[str, dict[str, list[dict]
             for v in variants:
                 print(f"== cold {r + 1}/{repeats}: {v} (fresh process, empty caches)", flush=True)
                 runs[v]["cold"].append(run_process(v, f"{tmp}/cold_{v}_{r}"))
-                print(f"   fit {runs[v]['cold'][-1]['wall_s']:.1f} s", flush=True)
+                print(f"   fit {runs[v]['cold'][-1]['wall_s']:.1f} s, {runs[v]['cold'][-1]['cpu_s']:.1f} CPU s", flush=True)
         for v in variants:
             print(f"== warm: {v}: one untimed run fills the caches ...", flush=True)
             run_process(v, f"{tmp}/warm_{v}")
@@ -127,7 +159,7 @@ def measure(variants: list[str], repeats: int) -> dict[str, dict[str, list[dict]
             for v in variants:
                 print(f"== warm {r + 1}/{repeats}: {v} (fresh process, caches filled)", flush=True)
                 runs[v]["warm"].append(run_process(v, f"{tmp}/warm_{v}"))
-                print(f"   fit {runs[v]['warm'][-1]['wall_s']:.1f} s", flush=True)
+                print(f"   fit {runs[v]['warm'][-1]['wall_s']:.1f} s, {runs[v]['warm'][-1]['cpu_s']:.1f} CPU s", flush=True)
     return runs
 
 
@@ -138,7 +170,7 @@ def flatten(runs: dict, repeats: int) -> dict:
     flat: dict = {"chains": CHAINS, "tune_per_chain": TUNE, "draws_per_chain": DRAWS, "repeats": repeats, "cpu_count": os.cpu_count()}
     for v, by_start in runs.items():
         for start, rs in by_start.items():
-            for metric in (*METRICS, "import_s", "process_s"):
+            for metric in (*METRICS, "import_s", "process_s", "process_cpu_s", "load_avg_1min"):
                 values = [r[metric] for r in rs]
                 flat[f"{v}_{start}_{metric}_median"] = statistics.median(values)
                 flat[f"{v}_{start}_{metric}_min"] = min(values)
@@ -166,12 +198,12 @@ def flatten(runs: dict, repeats: int) -> dict:
 def print_table(runs: dict, flat: dict) -> None:
     print(f"\nfunnel model, {CHAINS} chains x ({TUNE} tune + {DRAWS} draws), {flat['repeats']} fresh processes per row;"
           " median [min, max]; shared machine: timings are noisy")
-    cols = ("compile_s", "sampling_s", "wall_s", "ess_per_s_sampling", "import_s")
-    print(f"{'sampler / start':18s}" + "".join(f"{c:>24s}" for c in cols))
+    cols = ("compile_s", "sampling_s", "wall_s", "cpu_s", "ess_per_s_sampling", "import_s", "load_avg_1min")
+    print(f"{'sampler / start':20s}" + "".join(f"{c:>22s}" for c in cols))
     for v, by_start in runs.items():
         for start in by_start:
             cells = [f"{flat[f'{v}_{start}_{c}_median']:.1f} [{flat[f'{v}_{start}_{c}_min']:.1f}, {flat[f'{v}_{start}_{c}_max']:.1f}]" for c in cols]
-            print(f"{v + ' ' + start:18s}" + "".join(f"{c:>24s}" for c in cells))
+            print(f"{v + ' ' + start:20s}" + "".join(f"{c:>22s}" for c in cells))
     if "faster_cold_sampler" in flat:
         print(f"\nlower median cold wall: {flat['faster_cold_sampler']} "
               f"({flat['faster_cold_median_wall_over_other']:.2f}x the other's median cold wall; "

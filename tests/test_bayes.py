@@ -123,6 +123,64 @@ def test_natural_scale_means_are_the_centred_means(fitted):
     np.testing.assert_allclose(natural, centred, rtol=1e-12)
 
 
+def _call_callbacks(compiled, x, dim=None):
+    """Call a compiled nutpie model's two Numba C callbacks from Python: (return code, log
+    density, gradient) of the log-density callback and (return code, values) of the trace one."""
+    import ctypes
+
+    ptr = ctypes.POINTER(ctypes.c_double)
+    x = np.ascontiguousarray(x, dtype=float)
+    grad, logp, values = np.zeros(compiled.n_dim), np.zeros(()), np.zeros(compiled.n_expanded)
+    user = compiled.user_data.ctypes.data
+    n = compiled.n_dim if dim is None else dim
+    rc = compiled.compiled_logp_func.ctypes(n, x.ctypes.data_as(ptr), grad.ctypes.data_as(ptr), logp.ctypes.data_as(ptr), user)
+    rc_expand = compiled.compiled_expand_func.ctypes(n, compiled.n_expanded, x.ctypes.data_as(ptr), values.ctypes.data_as(ptr), user)
+    return (rc, float(logp), grad), (rc_expand, values)
+
+
+def test_the_lean_nutpie_callbacks_compute_what_nutpies_own_do():
+    """``compile_nutpie`` (what ``fit_funnel`` samples with) replaces nutpie's two Numba callbacks
+    by lean ones that compile ~2 CPU s faster (benchmarks/bench_bayes.py): on the funnel model they give
+    the same log density, gradient, traced values and return codes as nutpie's own, bit for bit,
+    and so the same posterior (means within Monte Carlo error of nutpie's own sampling)."""
+    import nutpie
+    import nutpie.compile_pymc as cp
+
+    from helpers.bayes import fit
+
+    assert fit.lean_callbacks_supported(), f"nutpie {nutpie.__version__}: check the lean callbacks, then add it to LEAN_CALLBACK_NUTPIE_VERSIONS"
+    own_factories = cp._make_c_logp_func, cp._make_c_expand_func
+    model = bayes.build_funnel_model(load_daily(DATA_PATH))
+    keep = [rv.name for rv in model.free_RVs]
+    own = nutpie.compile_pymc_model(model, var_names=keep)
+    lean = fit.compile_nutpie(model, var_names=keep)
+    assert (cp._make_c_logp_func, cp._make_c_expand_func) == own_factories  # nutpie is left as it was
+    assert lean.compiled_logp_func._pyfunc.__qualname__.startswith("_lean_logp_callback")
+    assert own.compiled_logp_func._pyfunc.__qualname__.startswith("_make_c_logp_func")
+    assert (lean.n_dim, lean.n_expanded) == (own.n_dim, own.n_expanded) == (10, 13)
+
+    rng = np.random.default_rng(0)
+    centre = own.initial_point_func(0)
+    points = [centre + rng.normal(0, s, own.n_dim) for s in (0.0, 0.01, 0.1, 0.1, 1.0, 3.0)]
+    points.append(np.where(np.arange(own.n_dim) == 3, 800.0, centre))  # cv = e^800: inf, the density is not finite
+    codes = []
+    for x in points:
+        (rc, logp, grad), (rc_x, values) = _call_callbacks(lean, x)
+        (rc_own, logp_own, grad_own), (rc_x_own, values_own) = _call_callbacks(own, x)
+        assert (rc, rc_x) == (rc_own, rc_x_own)
+        np.testing.assert_array_equal([logp, *grad], [logp_own, *grad_own])
+        np.testing.assert_array_equal(values, values_own)
+        codes.append(rc)
+    assert codes[0] == 0 and codes[-1] in (3, 4), codes  # a finite point, and a non-finite one flagged
+    assert _call_callbacks(lean, centre, dim=own.n_dim + 1)[0][0] == _call_callbacks(own, centre, dim=own.n_dim + 1)[0][0] == -1
+
+    kw = {"draws": 300, "tune": 300, "chains": 4, "seed": 7, "progress_bar": False}
+    post_lean, post_own = nutpie.sample(lean, **kw).posterior, nutpie.sample(own, **kw).posterior
+    for name in bayes.CENTRED_NAMES:
+        mcse = np.hypot(float(az.mcse(post_lean[name])), float(az.mcse(post_own[name])))
+        assert abs(float(post_lean[name].mean() - post_own[name].mean())) <= 4 * mcse, name
+
+
 def test_add_natural_scale_by_hand():
     post = {k: np.full((2, 3), v) for k, v in {"imp_intercept_c": 12.0, "imp_slope": 0.5, "imp_cv": 0.2, "clk_intercept_c": 7.0, "clk_slope": 0.9, "clk_cv": 0.25}.items()}
     idata = az.from_dict({"posterior": post})

@@ -1,13 +1,15 @@
 """Fitting a model and checking the fit (notebook 02): NUTS with nutpie or PyMC's own
 (:class:`FitSettings`, :func:`sample_model`), the convergence checks (r_hat, bulk ESS,
 divergences; :func:`check_convergence`, a clear message saying what to try), and the funnel's fit
-on the natural scale (:func:`fit_funnel`). PyMC, nutpie and ArviZ are imported inside.
+on the natural scale (:func:`fit_funnel`). PyMC, nutpie and ArviZ are imported inside. nutpie's
+model is compiled with lean Numba callbacks (:func:`compile_nutpie`): same numbers, less to compile.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -20,12 +22,13 @@ from helpers.bayes.draws import PARAM_NAMES
 
 #: The course's default sampler, chosen by measurement (``benchmarks/bench_bayes.py``, figures in
 #: build/bench/bench_bayes.json): the lower median *cold* wall time (fresh process, empty PyTensor
-#: and Numba caches, 2 shared cores, 4 chains x 2,000 steps), 3 runs each on PyMC 6.4 / nutpie 0.16:
-#: nutpie 17.6 s [16.6-19.0] vs PyMC's NUTS on PyTensor's Numba backend 20.0 s [19.2-22.0] (0.88x)
-#: and on its C backend 57.8 s [53.4-61.7]; with warm disk caches nutpie 10.6 s [9.1-11.7] vs 12.9 s
-#: [10.4-14.0]. Sampling alone is ~4 s for both Numba variants: compiling is most of the wall, and
-#: nutpie recompiles its Numba callback in every process (not cached on disk). PyMC's own NUTS stays
-#: an option (``sampler="pymc"``, ``pymc_backend="numba"`` or ``"c"``).
+#: and Numba caches, 2 shared cores, 4 chains x 2,000 steps) on PyMC 6.4 / nutpie 0.16.11, two
+#: runs of 3 processes each: nutpie (lean callbacks, :func:`compile_nutpie`) 12.6 s [10.5-15.0]
+#: vs PyMC's NUTS on PyTensor's Numba backend 15.8 s [12.6-21.2] (one of the two runs had PyMC
+#: ahead, 13.8 vs 14.6 s: cold, they are within the shared machine's noise); an earlier run put
+#: PyMC's C backend at 57.8 s. With warm disk caches nutpie is clearly ahead: 5.7 s [5.6-9.8] vs
+#: 12.3 s [8.4-14.4]. Sampling alone is ~3-4 s; the rest is compiling (see compile_nutpie).
+#: PyMC's own NUTS stays an option (``sampler="pymc"``, ``pymc_backend="numba"`` or ``"c"``).
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
 
@@ -112,7 +115,7 @@ def sample_model(model, settings: FitSettings = FitSettings(), *, progressbar: b
 
         backend = settings.nutpie_backend
         gradient_backend = "jax" if backend == "jax" else "pytensor"
-        compiled = nutpie.compile_pymc_model(model, backend=backend, gradient_backend=gradient_backend, var_names=keep)
+        compiled = compile_nutpie(model, backend=backend, gradient_backend=gradient_backend, var_names=keep)
         t1 = time.perf_counter()
         idata = nutpie.sample(
             compiled,
@@ -154,6 +157,123 @@ def sample_model(model, settings: FitSettings = FitSettings(), *, progressbar: b
         {"sampler": settings.sampler, "compile_s": float(compile_s), "sampling_s": float(sampling_s), "fit_wall_s": float(wall)}
     )
     return idata
+
+
+# --- nutpie's model, compiled lean ---------------------------------------------------------
+
+#: nutpie versions whose two Numba callbacks :func:`compile_nutpie` replaces by lean ones
+#: (tests/test_bayes.py checks that they compute what nutpie's own do); other versions keep theirs.
+LEAN_CALLBACK_NUTPIE_VERSIONS = ("0.16.",)
+#: Off: nutpie's own callbacks (benchmarks/bench_bayes.py measures both).
+LEAN_NUTPIE_CALLBACKS = True
+_PATCH_LOCK = threading.Lock()
+
+
+def compile_nutpie(model, **kwargs):
+    """``nutpie.compile_pymc_model(model, **kwargs)`` with lean Numba callbacks (numba backend).
+
+    nutpie wraps PyTensor's log-density-and-gradient function (and the function that maps a draw
+    to the traced variables) in a Numba C callback, compiled anew in every process: PyTensor's own
+    functions are read from its disk cache in a warm process, the callbacks never are (they close
+    over per-process objects; numba's ``cache=True`` writes entries no later process matches).
+    nutpie's callbacks copy the result with ``out[...] = grad`` and check it with
+    ``np.all(np.isfinite(out))``: for these, Numba also compiles the code that *formats the error
+    message* of a shape mismatch (f-strings, ``str`` of integers: ~40 more functions). In a warm
+    process that is ~2 of the fit's ~10.6 CPU seconds (the funnel: compile 2.7 s instead of 4.6 s,
+    fit 5.7 s instead of 8.4 s; benchmarks/bench_bayes.py, ``nutpie`` vs ``nutpie_stock``, median
+    of 3); a cold process mostly compiles that code for PyTensor's own functions anyway. The lean callbacks copy and check element by element:
+    the same values and return codes, about 6 functions to compile. The model, the gradient and
+    the draws do not change (tests/test_bayes.py compares both, bit for bit).
+    """
+    import nutpie
+
+    if kwargs.get("backend", "numba") != "numba" or not (LEAN_NUTPIE_CALLBACKS and lean_callbacks_supported()):
+        return nutpie.compile_pymc_model(model, **kwargs)
+    import nutpie.compile_pymc as cp
+
+    with _PATCH_LOCK:
+        saved = cp._make_c_logp_func, cp._make_c_expand_func
+        cp._make_c_logp_func, cp._make_c_expand_func = _lean_logp_callback, _lean_expand_callback
+        try:
+            return nutpie.compile_pymc_model(model, **kwargs)
+        finally:
+            cp._make_c_logp_func, cp._make_c_expand_func = saved
+
+
+def lean_callbacks_supported() -> bool:
+    """Whether the installed nutpie is one whose callbacks :func:`compile_nutpie` knows how to replace."""
+    import nutpie
+    import nutpie.compile_pymc as cp
+
+    names = ("_make_c_logp_func", "_make_c_expand_func", "make_extraction_fn")
+    return nutpie.__version__.startswith(LEAN_CALLBACK_NUTPIE_VERSIONS) and all(hasattr(cp, n) for n in names)
+
+
+def _lean_logp_callback(n_dim, logp_fn, user_data, shared_keys, shared_data):
+    """nutpie's ``_make_c_logp_func`` (0.16), copying the gradient element by element.
+
+    Return codes as nutpie's: 0 ok, -1 wrong dimension, 1 error, 3 non-finite gradient,
+    4 non-finite log density."""
+    import numba
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(logp_fn, shared_data, shared_keys, user_data.dtype)
+    t = numba.types
+    c_sig = t.int64(t.uint64, t.CPointer(t.double), t.CPointer(t.double), t.CPointer(t.double), t.voidptr)
+
+    def logp_numba(dim, x_, out_, logp_, user_data_):
+        if dim != n_dim:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_dim,))
+            logp = numba.carray(logp_, ())
+            logp_val, grad = extract(x, user_data_)
+            if grad.size != n_dim:
+                return 1
+            logp[()] = logp_val
+            finite = True
+            for i in range(n_dim):
+                out[i] = grad[i]
+                finite = finite and np.isfinite(grad[i])
+            if not finite:
+                return 3
+            if not np.isfinite(logp_val):
+                return 4
+        except Exception:  # noqa: BLE001
+            return 1
+        return 0
+
+    return logp_numba, c_sig
+
+
+def _lean_expand_callback(n_dim, n_expanded, expand_fn, user_data, shared_var_keys, shared_data):
+    """nutpie's ``_make_c_expand_func`` (0.16), copying the traced values element by element.
+
+    Return codes as nutpie's: 0 ok, -1 wrong dimensions, -2 error."""
+    import numba
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(expand_fn, shared_data, shared_var_keys, user_data.dtype)
+    t = numba.types
+    c_sig = t.int64(t.uint64, t.uint64, t.CPointer(t.double), t.CPointer(t.double), t.voidptr)
+
+    def expand_numba(dim, expanded, x_, out_, user_data_):
+        if dim != n_dim or expanded != n_expanded:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_expanded,))
+            (values,) = extract(x, user_data_)
+            if values.size != n_expanded:
+                return -2
+            for i in range(n_expanded):
+                out[i] = values[i]
+        except Exception:  # noqa: BLE001
+            return -2
+        return 0
+
+    return expand_numba, c_sig
 
 
 def _tree(groups: dict):
