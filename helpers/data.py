@@ -1,40 +1,16 @@
-"""The course's data: a simulated marketing funnel with a documented ground truth.
+"""The course's data (notebook 01): a simulated marketing funnel with a documented ground truth.
 
-One marketing channel of an online travel company in Indonesia, two calendar years of
-daily rows::
+One channel of an online travel company in Indonesia, two years of daily rows
+(``date, spend, impressions, clicks, acquisitions, holiday``; ``weekend`` follows from the date,
+:func:`weekend_flags`). :func:`generate` simulates them (its docstring has the generating process;
+data/README.md explains every number); the truth is saved to ``data/ground_truth.json`` and
+notebook 02's model must recover it. ``NegativeBinomial(mu, alpha)`` is PyMC's parameterisation:
+mean ``mu``, variance ``mu + mu**2 / alpha`` (:func:`nb_sample` draws it as a Gamma-Poisson mix).
 
-    date, spend, impressions, clicks, acquisitions, holiday
-
-(``weekend`` -- Saturday or Sunday -- is not a column: it follows from the date, see
-:func:`weekend_flags`.)
-
-The generating process (everything below is the *ground truth* saved to
-``data/ground_truth.json``; the Bayesian model of notebook 02 must recover it):
-
-1. **Budgets and human pacing.** Each month has a budget (seasonal, slowly growing).
-   The marketers pace it roughly evenly: each day's planned share is
-   ``(1 + holiday_uplift * holiday) * LogNormal(0, pacing_noise)``, normalised so the
-   month spends exactly its budget (rounded to cents).
-2. **Impressions** ~ NegativeBinomial(mu, alpha) with
-   ``log mu = imp_intercept + imp_slope * log(spend) + imp_holiday * holiday``.
-3. **Clicks** ~ NegativeBinomial(mu, alpha) with
-   ``log mu = clk_intercept + clk_slope * log(impressions) + clk_holiday * holiday
-   + clk_weekend * weekend``: travellers browse and plan trips on weekends, so the same
-   impressions earn more clicks on Saturdays and Sundays (about +28% with
-   ``clk_weekend = 0.25``). The humans do not pace by weekday: that is the opportunity a
-   learned policy can find.
-4. **Acquisitions** ~ Binomial(clicks, acq_rate).
-
-``NegativeBinomial(mu, alpha)`` is PyMC's parameterisation: mean ``mu``, variance
-``mu + mu**2 / alpha``. Slopes below one are diminishing returns: doubling spend less than
-doubles impressions. The intercepts are on the natural (uncentred) log scale; the model
-centres its predictors for sampling efficiency and converts back (see ``helpers.bayes``).
-
-Regenerate the committed files with ``python -m helpers.data`` (same seed, same bytes).
-
-Read them back with :func:`load_daily` (and the external PyMC-Marketing campaign data with
-:func:`load_external`): both validate what they read and raise :class:`DataValidationError`
-naming the file, the column and the row of the first problem.
+Regenerate the committed files with ``python -m helpers.data`` (same seed, same bytes). Read them
+back with :func:`load_daily` (and the external PyMC-Marketing campaigns with :func:`load_external`):
+both validate what they read and raise :class:`DataValidationError` naming file, column and row.
+Writing goes through :func:`atomic_path` (a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -109,7 +85,25 @@ def nb_sample(rng: np.random.Generator, mu: np.ndarray, alpha: float | np.ndarra
 
 
 def generate(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
-    """Simulate the daily data set; return it with its ground truth (JSON-ready dict)."""
+    """Simulate the daily data set; return it with its ground truth (JSON-ready dict).
+
+    The generating process (every number is in :data:`TRUE_PARAMS` / :data:`TRUE_PACING`):
+
+    1. **Budgets and human pacing.** Each month has a budget (seasonal, slowly growing). The
+       marketers pace it roughly evenly: each day's planned share is
+       ``(1 + holiday_uplift * holiday) * LogNormal(0, pacing_noise)``, normalised so the month
+       spends exactly its budget (rounded to cents).
+    2. **Impressions** ~ NegativeBinomial(mu, alpha), ``log mu = imp_intercept + imp_slope *
+       log(spend) + imp_holiday * holiday``.
+    3. **Clicks** ~ NegativeBinomial(mu, alpha), ``log mu = clk_intercept + clk_slope *
+       log(impressions) + clk_holiday * holiday + clk_weekend * weekend``: travellers plan trips
+       on weekends (about +28% clicks with ``clk_weekend = 0.25``). The humans do not pace by
+       weekday: that is the opportunity a learned policy can find.
+    4. **Acquisitions** ~ Binomial(clicks, acq_rate).
+
+    Slopes below one are diminishing returns. The intercepts are on the natural (uncentred) log
+    scale; the model centres its predictors for sampling and converts back (``helpers.bayes``).
+    """
     rng = np.random.default_rng(seed)
     p, pace = TRUE_PARAMS, TRUE_PACING
     dates = pd.date_range(START, END, freq="D")
