@@ -5,33 +5,12 @@
     account.funnel_frame()                       # one campaign: what helpers.bayes.fit_funnel takes
     account.channel_data()                       # several: helpers.bayes.ChannelData (notebook 06's model)
 
-What it reads (one small alias table per format, :data:`ALIASES`):
-
-* a plain daily CSV: ``date, spend, impressions, clicks`` and optional ``conversions``, ``campaign``;
-* Meta Ads Manager daily exports: ``Day`` or ``Reporting starts``/``Reporting ends``, ``Campaign
-  name``, ``Amount spent (USD)`` (any ISO currency in the header), ``Impressions``, ``Link clicks``,
-  ``Results``; amounts quoted with thousands separators (``"1,234.56"``). An export with one row
-  per campaign for the whole range (no daily breakdown) is refused, saying how to export by day;
-* Google Ads reports: a title row and a date-range row before the header, ``Day``, ``Campaign``,
-  ``Impr.``, ``Clicks``, ``Cost``, ``Conversions``; ``Total: ...`` rows at the end are dropped;
-  US dates (MM/DD/YYYY); fractional conversions (data-driven attribution) are rounded;
-* localised exports (``;`` or tab separators, decimal commas, German, Spanish or French headers),
-  read when unambiguous, otherwise one message naming what to pass;
-* anything else through a mapping, ``columns={"Verbrauchtes Budget": "spend", ...}`` (the file's header ->
-  one of :data:`CANONICAL`), and ``decimal=``/``date_format=`` when the numbers or dates are
-  ambiguous.
-
-The separator, the number format (decimal mark and thousands separator, one per file) and the date
-format are inferred from the whole file: a candidate is kept only if every cell reads under it (and
-the counts are whole numbers), and when two candidates read the same cells differently the reader
-stops and names the cell, never guesses. pandas converts the cells once the format is known.
-
-Every problem raises :class:`helpers.data.DataValidationError` naming the file, the column and the
-data row (and CSV line): a missing column, unreadable cells, negative spend, clicks above
-impressions, conversions above clicks, a (day, campaign) twice, mixed currencies, missing days
-(unless ``fill_missing=True``, which reads them as days without spend), fewer days than the model
-needs (:data:`MIN_DAYS`). :meth:`Account.check_budget` refuses a monthly budget below what the
-account ever spent in a day.
+:func:`read_account` reads a plain daily CSV, Meta Ads Manager and Google Ads daily exports and
+localised ones (one small alias table per format, :data:`ALIASES`; anything else through a
+``columns=`` mapping), infers the separator, number and date formats from the whole file (never
+guessing when two read the same cells differently), and refuses bad input with
+:class:`helpers.data.DataValidationError` naming the file, the column and the row.
+:meth:`Account.check_budget` refuses a monthly budget below what the account ever spent in a day.
 """
 
 from __future__ import annotations
@@ -324,7 +303,32 @@ def _read_dates(cells: _Cells, j: int, campaign: pd.Series, date_format: str | N
 def read_account(path: str | os.PathLike, *, columns: dict[str, str] | None = None, decimal: str | None = None,
                  date_format: str | None = None, fill_missing: bool = False, min_days: int = MIN_DAYS,
                  verbose: bool = True) -> Account:
-    """Read a daily ad-account export (see the module docstring); print what was found unless ``verbose=False``.
+    """Read a daily ad-account export; print what was found (one table) unless ``verbose=False``.
+
+    What it reads:
+
+    * a plain daily CSV: ``date, spend, impressions, clicks`` and optional ``conversions``, ``campaign``;
+    * Meta Ads Manager daily exports: ``Day`` or ``Reporting starts``/``Reporting ends``, ``Campaign
+      name``, ``Amount spent (USD)`` (any ISO currency in the header), ``Impressions``, ``Link clicks``,
+      ``Results``; amounts quoted with thousands separators (``"1,234.56"``). An export with one row
+      per campaign for the whole range (no daily breakdown) is refused, saying how to export by day;
+    * Google Ads reports: a title row and a date-range row before the header, ``Day``, ``Campaign``,
+      ``Impr.``, ``Clicks``, ``Cost``, ``Conversions``; ``Total: ...`` rows at the end are dropped;
+      US dates (MM/DD/YYYY); fractional conversions (data-driven attribution) are rounded;
+    * localised exports (``;`` or tab separators, decimal commas, German, Spanish or French headers),
+      read when unambiguous, otherwise one message naming what to pass;
+    * anything else through ``columns={"Verbrauchtes Budget": "spend", ...}`` (the file's header ->
+      one of :data:`CANONICAL`), and ``decimal=``/``date_format=`` when numbers or dates are ambiguous.
+
+    The separator, the number format (decimal mark and thousands separator, one per file) and the
+    date format are inferred from the whole file: a candidate is kept only if every cell reads under
+    it (and the counts are whole numbers), and when two candidates read the same cells differently
+    the reader stops and names the cell, never guesses. pandas converts the cells once the format is known.
+
+    Every problem raises :class:`helpers.data.DataValidationError` naming the file, the column and
+    the data row (and CSV line): a missing column, unreadable cells, negative spend, clicks above
+    impressions, conversions above clicks, a (day, campaign) twice, mixed currencies, missing days
+    (unless ``fill_missing``), fewer days than the model needs (``min_days``).
 
     Args:
         columns: the file's header -> a name of :data:`CANONICAL`, for headers the aliases miss.

@@ -4,19 +4,12 @@
 06), the trained agents and the epsilon sweep (05, 06). An instructor who has run ``make course``
 bundles it (``make cache-bundle``: ``build/rl-course-cache.tar.gz``); a laptop that restores the
 bundle (``make cache-restore BUNDLE=FILE``) runs every notebook as it would on the second run,
-without fitting or training what the caches hold.
+without fitting or training what the caches hold (TEACHING.md, "The fallback ladder").
 
-A bundle is a gzipped tar: ``MANIFEST.json`` first (format, when and with what it was made,
-every file with its size and SHA-256), then the files under ``cache/``. It is written atomically.
-The manifest records the **fingerprint** the caches depend on (:func:`fingerprint`: the sources
-of the model, environment, PPO and training code, and the data files): the caches are keyed on
-those, so the caches of a bundle made from another version of the course would be silently
-ignored and recomputed (all, or those whose inputs changed: the fingerprint is coarser than the
-caches' own keys). Restoring therefore refuses such a bundle with a message that says what
-differs (``--force`` restores it anyway), and refuses a damaged one (unreadable archive, missing
-manifest, a file whose checksum does not match, a path outside ``cache/``) without touching the
-cache. A sound bundle is unpacked into a temporary folder beside the cache, checked, then moved
-in file by file (each an atomic rename); files already in the cache that the bundle lacks stay.
+A bundle is a gzipped tar, ``MANIFEST.json`` first, then the files (:func:`create`); the manifest
+records each file's checksum and the :func:`fingerprint` of the code and data the caches depend
+on. :func:`restore` refuses a damaged bundle, or one made with another version of the course,
+without touching the cache.
 """
 
 from __future__ import annotations
@@ -66,7 +59,12 @@ def _sha256(path: Path) -> str:
 
 
 def fingerprint(root: Path = ROOT) -> dict[str, str]:
-    """SHA-256 of the code (:data:`CODE_FILES`) and of the data files (``data/``, READMEs aside)."""
+    """SHA-256 of the code (:data:`CODE_FILES`) and of the data files (``data/``, READMEs aside).
+
+    The caches are keyed on these inputs, so the caches of a bundle made from another version of
+    the course would be silently ignored and recomputed: all of them, or those whose inputs
+    changed (the fingerprint is coarser than the caches' own keys).
+    """
     code = hashlib.sha256()
     for name in CODE_FILES:
         code.update(name.encode() + b"\0" + (root / name).read_bytes())
@@ -83,7 +81,11 @@ def _cache_files(cache_dir: Path) -> list[Path]:
 
 
 def create(cache_dir: str | Path = CACHE_DIR, out: str | Path = DEFAULT_BUNDLE) -> dict:
-    """Write every file of ``cache_dir`` into the bundle ``out`` (atomically); returns the manifest."""
+    """Write every file of ``cache_dir`` into the bundle ``out`` (atomically); returns the manifest.
+
+    The bundle is a gzipped tar: ``MANIFEST.json`` first (format, when and with what it was made,
+    the :func:`fingerprint`, every file with its size and SHA-256), then the files under ``cache/``.
+    """
     from helpers.data import atomic_path  # here, not at the top: restore and show need no pandas
 
     cache_dir, out = Path(cache_dir), Path(out)
@@ -157,8 +159,14 @@ def mismatch(manifest: dict, here: dict[str, str] | None = None) -> list[str]:
 def restore(bundle: str | Path, cache_dir: str | Path = CACHE_DIR, *, force: bool = False) -> list[Path]:
     """Check ``bundle`` and move its files into ``cache_dir``; returns the files restored.
 
+    A bundle made with another :func:`fingerprint` is refused with a message that says what
+    differs (``force`` restores it anyway: what still matches is used). A sound bundle is unpacked
+    into a temporary folder beside the cache, checked, then moved in file by file (each an atomic
+    rename); files already in the cache that the bundle lacks stay.
+
     Raises:
-        CacheBundleError: missing, unreadable or damaged bundle, or (unless ``force``) one made
+        CacheBundleError: missing, unreadable or damaged bundle (no manifest first, a file whose
+            checksum does not match, a path outside ``cache/``), or (unless ``force``) one made
             with another fingerprint; the cache is left untouched in every case.
     """
     bundle, cache_dir = Path(bundle), Path(cache_dir)

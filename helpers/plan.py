@@ -1,31 +1,15 @@
-"""Next month's daily plan for your own ad account: fit, check, train, plan (notebook 07).
+"""Next month's daily plan for your own ad account: read, fit, check, train, plan (notebook 07).
 
     python -m helpers.plan EXPORT.csv --budget 30000 --month 2025-01 --out plan.csv
 
-The course's pieces, in order, on a learner's export (each step a function notebook 07 calls):
-
-1. :func:`helpers.accounts.read_account` reads the export (Meta, Google Ads, plain or localised CSV).
-2. :func:`fit_account` fits the funnel on all days but the last ``holdout_days``: one campaign
-   with notebook 02's model (:func:`helpers.bayes.fit_funnel`), several with notebook 06's pooled
-   channel model with carryover (:func:`helpers.bayes.fit_channels`, ``adstock=True``).
-3. :func:`check_fit` **refuses to plan** (:class:`FitCheckError`) when the fit fails a check:
-   r_hat, bulk ESS and divergences (:func:`helpers.bayes.check_convergence`, the course's
-   thresholds), and the posterior-predictive 90% band of the held-out days' clicks, which must not
-   miss more days than a calibrated model would by chance (binomial test at 1%). It says which
-   check failed and what to try.
-4. :func:`planning_config` builds the simulator for the planning month and budget. Several
-   campaigns: the month starts from the adstock the export's last days left (their spends are the
-   carry-in; days between the export's end and the month are assumed spent at each campaign's
-   mean of its last 28 days, and said so), each campaign's carryover at its posterior mean.
-5. :func:`train_planner`: the course's PPO (``helpers.training.BUDGET_PPO``, the default steps).
-6. :func:`make_plan` plays the trained policy on 1,000 simulated months (posterior draws and market
-   noise): the daily plan (mean spend per campaign, expected clicks and acquisitions with 90%
-   bands) and the comparison with even pacing, the open-loop optimum and the oracle under that
-   budget. :func:`write_plan` writes the CSV, the comparison and a PNG, atomically.
-
-Acquisitions: one campaign, the funnel's own ``acq_rate``; several, each campaign's conversions per
-click (a Beta(1, 1) posterior from the export), since the channel model explains clicks only. The
-simulator's calendar (holidays) is the course's, Indonesia's; weekends are everyone's.
+One function per step, in the order notebook 07 calls them: :func:`helpers.accounts.read_account`;
+:func:`fit_account` (notebook 02's funnel for one campaign, notebook 06's pooled channel model with
+carryover for several); :func:`check_fit`, which refuses to plan (:class:`FitCheckError`) and says
+what to try; :func:`planning_config`, the planning month's simulator (starting from the carryover
+the export left); :func:`train_planner`, the course's PPO; :func:`make_plan` and :func:`write_plan`,
+the daily plan with 90% bands against even pacing, the open-loop optimum and the oracle.
+:func:`simulate_clicks` is the posterior predictive behind the held-out check; the command fits
+through :func:`fit_and_check`, which refits once when divergent transitions alone refuse the fit.
 """
 
 from __future__ import annotations
@@ -54,6 +38,8 @@ ORACLE_DRAWS = 48
 BAND = (5, 95)  # the 90% bands
 MAX_INCREASING = 0.01  # at most this share of draws with elasticity >= 1 (left out of the plan), else refuse
 COVERAGE_ALPHA = 0.01  # refuse when a calibrated model would miss this many held-out days with probability < 1%
+#: The command refits once at this target_accept when divergent transitions alone refuse a fit (:func:`fit_and_check`).
+RETRY_TARGET_ACCEPT = 0.95
 PLAN_CAP_MULTIPLE = 3.0  # several campaigns: a day's spend above 3x a campaign's busiest day buys nothing (notebook 06)
 
 
@@ -117,28 +103,37 @@ def fit_account(account: Account, *, quick: bool | None = None, holdout_days: in
     return Fit(account, idata, draws, settings, cutoff, names, message)
 
 
+def simulate_clicks(draws, spend, holiday, weekend, rng: np.random.Generator) -> np.ndarray:
+    """One campaign's posterior predictive clicks: row ``j`` plays every day (``spend``, 0/1 ``holiday``
+    and ``weekend``, one value per day) with posterior draw ``j`` of ``draws`` (``FunnelDraws``).
+
+    Impressions ~ NB at the day's spend, then clicks ~ NB from them (at most the impressions), each NB a
+    Gamma-mixed Poisson (notebook 03): the spread of a column holds the posterior's uncertainty and
+    the market's day-to-day noise. Returns ``(draws.n_draws, days)`` counts (notebook 07's exercise).
+    """
+    p = {k: np.asarray(getattr(draws, k), dtype=float).reshape(-1, 1) for k in bayes.PARAM_NAMES}
+    log_spend = np.log(np.asarray(spend, dtype=float)).reshape(1, -1)
+    h, w = np.asarray(holiday, dtype=float).reshape(1, -1), np.asarray(weekend, dtype=float).reshape(1, -1)
+    imp = nb_sample(rng, np.exp(p["imp_intercept"] + p["imp_slope"] * log_spend + p["imp_holiday"] * h), p["imp_alpha"])
+    mu_clk = np.exp(p["clk_intercept"] + p["clk_slope"] * np.log(np.maximum(imp, 1)) + p["clk_holiday"] * h + p["clk_weekend"] * w)
+    return np.minimum(nb_sample(rng, mu_clk, p["clk_alpha"]), imp)
+
+
 def predictive_clicks(fit: Fit, n_draws: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Posterior-predictive clicks of the held-out (day, campaign) rows at their observed spend.
 
-    Returns the rows (date, campaign, spend, clicks) and the simulated clicks ``(n_draws, rows)``.
+    Returns the rows (date, campaign, spend, clicks) and the simulated clicks ``(n_draws, rows)``
+    (one campaign: :func:`simulate_clicks`; several: notebook 06's model, carryover included).
     """
     rng = np.random.default_rng(seed)
     d = fit.draws
     j = rng.choice(d.n_draws, size=min(n_draws, d.n_draws), replace=False)
-    daily = fit.account.daily
     if not fit.several:
-        frame = fit.account.funnel_frame()
-        rows = frame[frame["date"] >= fit.cutoff]
-        p = d.subset(j)
-        h = rows["holiday"].to_numpy(float)
         from helpers.data import weekend_flags
 
-        w = weekend_flags(rows["date"]).astype(float)
-        mu_imp = np.exp(p.imp_intercept[:, None] + p.imp_slope[:, None] * np.log(rows["spend"].to_numpy())[None] + p.imp_holiday[:, None] * h)
-        imp = nb_sample(rng, mu_imp, p.imp_alpha[:, None])
-        mu_clk = np.exp(p.clk_intercept[:, None] + p.clk_slope[:, None] * np.log(np.maximum(imp, 1)) + p.clk_holiday[:, None] * h
-                        + p.clk_weekend[:, None] * w)
-        clicks = np.minimum(nb_sample(rng, mu_clk, p.clk_alpha[:, None]), imp)
+        frame = fit.account.funnel_frame()
+        rows = frame[frame["date"] >= fit.cutoff]
+        clicks = simulate_clicks(d.subset(j), rows["spend"].to_numpy(), rows["holiday"].to_numpy(), weekend_flags(rows["date"]), rng)
         out = pd.DataFrame({"date": rows["date"].to_numpy(), "campaign": fit.account.campaigns[0], "spend": rows["spend"].to_numpy(),
                             "clicks": rows["clicks"].to_numpy()})
         return out, clicks
@@ -156,13 +151,16 @@ def predictive_clicks(fit: Fit, n_draws: int = 1000, seed: int = 0) -> tuple[pd.
     mu_clk = np.exp(p.clk_intercept[:, c] + p.clk_slope[:, c] * np.log(np.maximum(imp, 1)))
     clicks = np.minimum(nb_sample(rng, mu_clk, p.clk_alpha[:, c]), imp)
     out = pd.DataFrame({"date": ch.dates[t], "campaign": np.asarray(ch.channels)[c], "spend": ch.spend[t, c], "clicks": ch.clicks[t, c]})
-    del daily
     return out, clicks
 
 
 def check_fit(fit: Fit, *, strict: bool = True) -> pd.DataFrame:
     """The checks a fit must pass before it may plan, as a table (check, value, threshold, passed).
 
+    The sampler's r_hat, bulk ESS and divergences (:func:`helpers.bayes.check_convergence`, the
+    course's thresholds); the held-out days' clicks against their 90% predictive band at their
+    spend (:func:`predictive_clicks`), which must not miss more days than a calibrated model would
+    by chance (binomial test at ``COVERAGE_ALPHA``); and, for one campaign, diminishing returns.
     ``strict`` (default): raise :class:`FitCheckError` naming each failed check and what to try.
     """
     from scipy import stats
@@ -197,7 +195,9 @@ def check_fit(fit: Fit, *, strict: bool = True) -> pd.DataFrame:
         if len(sampler):
             problems = [f"{r.check} {r.value:.4g} (wanted {r.threshold})" for r in sampler.itertuples()]
             lines += bayes.convergence_message(problems, divergences=n_div > s.max_divergences, strict=True).splitlines()[1:]
-            lines.append("From the command line: --target-accept 0.95, --tune 2000, --draws 2000 or --sampler-seed 1 "
+            higher = "0.99" if s.target_accept >= RETRY_TARGET_ACCEPT else f"{RETRY_TARGET_ACCEPT:g}"
+            lines[-1] = lines[-1].replace(f"(e.g. {RETRY_TARGET_ACCEPT:g}:", f"(e.g. {higher}:")
+            lines.append(f"From the command line: --target-accept {higher}, --tune 2000, --draws 2000 or --sampler-seed 1 "
                          "(and a full run: --quick keeps fewer draws).")
         if not table["passed"].iloc[3]:
             lines.append(f"The model's 90% band of daily clicks missed {outside} of the {n} held-out days ({fit.cutoff:%Y-%m-%d} on); a "
@@ -211,6 +211,37 @@ def check_fit(fit: Fit, *, strict: bool = True) -> pd.DataFrame:
                          "spend varied more.")
         raise FitCheckError("\n".join(lines), table)
     return table
+
+
+def fit_and_check(account: Account, *, retry: bool = True, say=print, **fit_options) -> tuple[Fit, pd.DataFrame]:
+    """:func:`fit_account` (``fit_options``), then :func:`check_fit`: the fit and its checks, or :class:`FitCheckError`.
+
+    With ``retry`` (the command's default; off when its user sets ``--target-accept``): when divergent
+    transitions refuse the fit and no check of the data does (r_hat and ESS, which divergences often
+    drag down, may fail with them; a missed held-out band is not a sampler's problem), it refits
+    once at ``target_accept`` :data:`RETRY_TARGET_ACCEPT` (smaller steps, fewer divergences, slower),
+    says so in one line through ``say``, and a refusal after that says it refitted."""
+    fit = fit_account(account, **fit_options)
+    checks = check_fit(fit, strict=False)
+    failed = set(np.flatnonzero(~checks["passed"].to_numpy()))
+    first = fit.settings.target_accept
+    n_div = int(checks["value"].iloc[2])
+    retried = retry and 2 in failed and failed <= {0, 1, 2} and first < RETRY_TARGET_ACCEPT
+    if retried:
+        say(f"the fit had {n_div} divergent transition(s) at target_accept {first:g}: refitting once at {RETRY_TARGET_ACCEPT:g} "
+            "(smaller steps, slower)")
+        overrides = {**(fit_options.pop("overrides", None) or {}), "target_accept": RETRY_TARGET_ACCEPT}
+        fit = fit_account(account, overrides=overrides, **fit_options)
+        checks = check_fit(fit, strict=False)
+    if not checks["passed"].all():
+        try:
+            check_fit(fit)
+        except FitCheckError as e:
+            if not retried:
+                raise
+            raise FitCheckError(f"{e}\nThis was the second fit: the first, at target_accept {first:g}, had {n_div} divergent transition(s), "
+                                f"and the command refitted once at {RETRY_TARGET_ACCEPT:g}.", e.checks) from None
+    return fit, checks
 
 
 def diminishing(draws) -> np.ndarray:
@@ -235,7 +266,13 @@ def plan_month_default(account: Account) -> str:
 
 
 def planning_config(fit: Fit, budget: float, month: str):
-    """``(EnvConfig, draws, notes)`` of the planning month under ``budget`` (see the module docstring)."""
+    """``(EnvConfig, draws, notes)``: the simulator of the planning month under ``budget``.
+
+    The calendar (holidays) is the course's simulator's, Indonesia's; weekends are everyone's. Draws
+    with increasing returns are left out (:func:`diminishing`). Several campaigns: the month starts
+    from the adstock the export's last days left (their spends are the carry-in; days between the
+    export's end and the month are assumed spent at each campaign's mean of its last 28 days, and
+    a note says so), each campaign's carryover at its posterior mean."""
     from helpers.env import ChannelHistory, EnvConfig
 
     account = fit.account
@@ -352,7 +389,12 @@ def _record(policy, evaluator):
 
 def make_plan(fit: Fit, checks: pd.DataFrame, run, config, draws, *, n_eval_months: int = N_EVAL_MONTHS, notes=(), seed: int = 0,
               progress: bool = False) -> Plan:
-    """The daily plan (the trained policy on ``n_eval_months`` simulated months) and the comparison table."""
+    """The daily plan (the trained policy on ``n_eval_months`` simulated months: posterior draws and
+    market noise; mean spend per campaign, expected clicks and acquisitions with 90% bands) and the
+    comparison with even pacing, the open-loop optimum and the oracle under that budget.
+
+    Acquisitions: one campaign, the funnel's own ``acq_rate``; several, each campaign's conversions
+    per click (a Beta(1, 1) posterior from the export), since the channel model explains clicks only."""
     from helpers.baselines import Evaluator, even_pacing, proportional_policy
 
     month, budget = config.months[0], float(config.budget)
@@ -478,7 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--date-format", help="the dates' strftime format when ambiguous, e.g. '%%d/%%m/%%Y'")
     parser.add_argument("--fill-missing", action="store_true", help="read days missing from the export as days without spend (default: refuse)")
     parser.add_argument("--target-accept", type=float, help="the sampler's target acceptance rate (default 0.8; higher: smaller steps, "
-                                                             "fewer divergences, slower)")
+                                                             f"fewer divergences, slower). Unset, a fit refused for divergent transitions "
+                                                             f"alone is refitted once at {RETRY_TARGET_ACCEPT:g}; set, never")
     parser.add_argument("--tune", type=int, help="the sampler's tuning steps per chain (default: the course's, 1,000)")
     parser.add_argument("--draws", type=int, help="the sampler's kept draws per chain (default: the course's, 1,000)")
     parser.add_argument("--sampler-seed", type=int, help="the sampler's seed (default: the course's)")
@@ -499,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--column {item!r}: expected HEADER=NAME", file=sys.stderr)
             return 2
         columns[header] = name
-    stages = tqdm(total=5, desc="plan", unit="stage", disable=not progress or None)
+    stages = tqdm(total=4, desc="plan", unit="stage", disable=not progress or None)
     clock = [("start", time.perf_counter())]
     tick = lambda name: clock.append((name, time.perf_counter()))  # noqa: E731
     try:
@@ -507,14 +550,12 @@ def main(argv: list[str] | None = None) -> int:
         month = args.month or plan_month_default(account)
         account.check_budget(args.budget, month)
         tick("read")
-        stages.set_postfix_str("fit"), stages.update()
+        stages.set_postfix_str("fit and check"), stages.update()
         overrides = {k: v for k, v in (("target_accept", args.target_accept), ("tune", args.tune), ("draws", args.draws),
                                        ("seed", args.sampler_seed)) if v is not None}
-        fit = fit_account(account, quick=quick, holdout_days=args.holdout_days, progressbar=progress, overrides=overrides)
-        tick("fit")
-        stages.set_postfix_str("check"), stages.update()
-        checks = check_fit(fit)
-        tick("check")
+        fit, checks = fit_and_check(account, retry=args.target_accept is None, say=tqdm.write, quick=quick, holdout_days=args.holdout_days,
+                                    progressbar=progress, overrides=overrides)
+        tick("fit")  # the checks (and a refit, if any) included
         from helpers.training import DEFAULT_STEPS  # torch: imported only once there is something to train
 
         print(checks.to_string(index=False))

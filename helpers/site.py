@@ -2,22 +2,10 @@
 
 ``make site`` first brings ``build/course/`` up to date (every notebook executed in full mode, by
 ``helpers.course``), then :func:`build_site` renders each executed notebook with nbconvert's HTML
-exporter into ``build/site/``:
-
-* ``index.html`` lists the notebooks in order, each with its title (the notebook's first ``#``
-  heading); every page starts and ends with links to the previous page, the contents and the next;
-* every figure is embedded in its page as a ``data:`` URI (outputs by nbconvert; local markdown
-  images, ``![](../docs/img/x.png)`` or ``<img src=...>``, by :meth:`_Site.embed`), so the folder
-  can be copied, zipped or served as it is;
-* links are rewritten to work inside the site: a link to another notebook (``02_....ipynb``,
-  ``#anchor`` kept) points to its page (``02_....html``); a link to a markdown file of the
-  repository (``../TEACHING.md``) points to a page rendered from it; a link to any other file of
-  the repository points to a copy under ``repo/``. A notebook link that does not resolve is an
-  error naming the notebook and the link (:class:`SiteError`); in a rendered markdown file it is
-  a warning and the link is left as written.
-
-Pages load MathJax (formulas) and require.js from a CDN, as nbconvert's pages do; everything else
-works offline. The site is built in a temporary folder beside ``--out`` and swapped in when complete.
+exporter into ``build/site/``: an ``index.html`` that lists them, every figure embedded and every
+link rewritten to work inside the site, so the folder can be copied, zipped or served as it is
+(TEACHING.md, "The fallback ladder", last rung). Pages load MathJax (formulas) and require.js
+from a CDN, as nbconvert's pages do; everything else works offline.
 """
 
 from __future__ import annotations
@@ -170,6 +158,19 @@ def _render(nb, page: Path, base: Path) -> None:
 def build_site(source: str | Path = COURSE_DIR, out: str | Path = SITE_DIR, *, title: str | None = None,
                link_base: str | Path = SOURCE_DIR) -> list[Path]:
     """Render every ``[0-9]*.ipynb`` in ``source`` (executed notebooks) into a site in ``out``.
+
+    * ``index.html`` lists the notebooks in order, each with its title (the notebook's first ``#``
+      heading); every page starts and ends with links to the previous page, the contents and the next;
+    * every figure is embedded in its page as a ``data:`` URI (outputs by nbconvert; local markdown
+      images, ``![](../docs/img/x.png)`` or ``<img src=...>``, by :meth:`_Site.embed`);
+    * links are rewritten to work inside the site: a link to another notebook (``02_....ipynb``,
+      ``#anchor`` kept) points to its page (``02_....html``); a link to a markdown file of the
+      repository (``../TEACHING.md``) points to a page rendered from it; a link to any other file
+      of the repository points to a copy under ``repo/``. A notebook link that does not resolve is
+      an error naming the notebook and the link (:class:`SiteError`); in a rendered markdown file
+      it is a warning and the link is left as written.
+
+    The site is built in a temporary folder beside ``out`` and swapped in when complete.
 
     Args:
         source: the executed notebooks (``build/course/`` after ``make course``); ``*.failed.ipynb``

@@ -410,7 +410,8 @@ def test_every_grader_of_01_to_03_is_tested_here(nb_objects):
     for nb in ("01", "02", "03"):
         importlib.import_module(f"helpers.exercises.nb{nb}")
     ids = {g for g in ex.GRADERS if g[:2] in ("01", "02", "03")}
-    function_ids = {"02.clicks_model", "02.sampling", "03.simulate_day", "03.best_holiday_rule", "03.observation_policy"}
+    function_ids = {"01.nb_draw", "02.clicks_model", "02.sampling", "03.simulate_day", "03.best_holiday_rule",
+                    "03.observation_policy"}
     assert ids == set(exercise_cases(nb_objects)) | function_ids
 
 
@@ -432,6 +433,47 @@ def test_value_graders_take_the_right_answer_and_refuse_plausible_wrong_ones_wit
                 assert leaks == [], f"{ex_id}: the output shows the expected value ({leaks}): {out}"
                 leaks = [f for f in formatted(float(right)) if len(f) >= 5 and f in student[ex_id[:2]]]
                 assert leaks == [], f"{ex_id}: the student copy's source holds the expected value ({leaks})"
+
+
+def test_the_nb_draw_grader_takes_any_correct_draw_and_names_what_a_wrong_one_gets_wrong(capsys, monkeypatch):
+    """01.nb_draw: the mean, variance and share of zeros of NB(mu, alpha), whichever way it is drawn."""
+    from scipy import stats
+
+    from helpers.data import nb_sample
+
+    monkeypatch.delenv("COURSE_STRICT", raising=False)
+    right = {
+        "Gamma-mixed Poisson": lambda rng, mu, alpha: rng.poisson(rng.gamma(alpha, mu / alpha)),
+        "numpy's negative_binomial": lambda rng, mu, alpha: rng.negative_binomial(alpha, alpha / (alpha + mu)),
+        "scipy's nbinom": lambda rng, mu, alpha: stats.nbinom.rvs(alpha, alpha / (alpha + mu), random_state=rng),
+        "helpers.data.nb_sample": nb_sample,  # the course's copy, that drew the data set
+    }
+    for name, f in right.items():
+        assert ex.grade("01.nb_draw", f).status == "correct", name
+    wrong = [  # (answer, words of its message)
+        (lambda rng, mu, alpha: rng.poisson(mu), "vary far too little"),  # a plain Poisson
+        (lambda rng, mu, alpha: rng.poisson(rng.gamma(1 / alpha, mu * alpha)),  # statsmodels' alpha, the inverse
+         "the variance of your counts at the impressions-sized mean is far too high"),
+        (lambda rng, mu, alpha: rng.negative_binomial(alpha, mu / (alpha + mu)),  # numpy's p swapped: a wrong mean
+         "the mean of your counts at the impressions-sized mean is far too low"),
+        (lambda rng, mu, alpha: rng.gamma(alpha, mu / alpha), "not whole numbers"),  # the rate, no Poisson count
+        (lambda rng, mu, alpha: np.round(rng.gamma(alpha, mu / alpha)),  # rounded: short of the Poisson's variance
+         "the variance of your counts at the small mean is too low"),
+        (lambda rng, mu, alpha: np.random.default_rng().poisson(np.random.default_rng().gamma(alpha, mu / alpha)),
+         "draw with the rng you are given"),
+        (lambda rng, mu, alpha: rng.poisson(rng.gamma(alpha, mu / alpha))[:10], "one count per element of mu"),
+    ]
+    for k, (answer, words) in enumerate(wrong):
+        ex.reset_tries()
+        check("01.nb_draw", answer)
+        check("01.nb_draw", answer)
+        out = capsys.readouterr().out
+        assert out.count("01.nb_draw: not yet: ") == 2 and words in out, (k, out)
+        assert "hint 1:" in out and "hint 2:" in out, (k, out)  # the stronger hint on the second try
+    assert ex.grade("01.nb_draw", lambda rng, mu, alpha: None).status == "unanswered"  # the student copy's stub
+    monkeypatch.setenv("COURSE_STRICT", "1")
+    with pytest.raises(AssertionError, match="vary far too little"):
+        check("01.nb_draw", lambda rng, mu, alpha: rng.poisson(mu))
 
 
 def test_the_simulator_grader_checks_means_and_the_gamma_poisson_spread():

@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,65 @@ def test_divergences_refuse_to_plan_and_say_what_to_try(sample_account):
     msg = str(e.value)
     assert "divergent transitions = 3" in msg and "target_accept" in msg and "--target-accept" in msg
     assert plan.check_fit(fake_fit(sample_account, truth_draws(), diverging=3), strict=False)["passed"].sum() == 4
+
+
+def fake_fits(monkeypatch, account, *diverging, shift=None):
+    """plan.fit_account replaced: the k-th call returns a fit with ``diverging[k]`` divergent transitions
+    (and the clicks intercept shifted by ``shift``: a miscalibrated fit), at the target_accept it was asked
+    for; returns the list of the overrides each call got."""
+    calls = []
+
+    def fit_account(acc, *, overrides=None, **_):
+        calls.append(dict(overrides or {}))
+        fit = fake_fit(account, truth_draws(**({"clk_intercept": shift} if shift else {})), diverging=diverging[len(calls) - 1])
+        fit.settings = replace(fit.settings, **{k: v for k, v in (overrides or {}).items() if k == "target_accept"})
+        return fit
+
+    monkeypatch.setattr(plan, "fit_account", fit_account)
+    return calls
+
+
+def test_a_fit_refused_for_divergences_alone_is_refitted_once_at_a_higher_target_accept(sample_account, monkeypatch):
+    said = []
+    calls = fake_fits(monkeypatch, sample_account, 3, 0)
+    fit, checks = plan.fit_and_check(sample_account, say=said.append, overrides={"tune": 500})
+    assert calls == [{"tune": 500}, {"tune": 500, "target_accept": plan.RETRY_TARGET_ACCEPT}]
+    assert checks["passed"].all() and fit.settings.target_accept == plan.RETRY_TARGET_ACCEPT
+    assert len(said) == 1 and "3 divergent transition(s) at target_accept 0.8: refitting once at 0.95" in said[0]
+
+    said.clear()
+    calls = fake_fits(monkeypatch, sample_account, 3, 2)  # still diverges: refused, saying it refitted, suggesting more than 0.95
+    with pytest.raises(plan.FitCheckError) as e:
+        plan.fit_and_check(sample_account, say=said.append)
+    msg = str(e.value)
+    assert len(calls) == 2 and len(said) == 1
+    assert "divergent transitions = 2" in msg and "refitted once at 0.95" in msg and "the first, at target_accept 0.8, had 3" in msg
+    assert "--target-accept 0.99" in msg and "e.g. 0.99" in msg and "--target-accept 0.95" not in msg
+
+
+@pytest.mark.parametrize("why", ["the user set target_accept", "a data check fails too"])
+def test_no_refit_when_the_user_chose_target_accept_or_the_data_check_fails(sample_account, monkeypatch, why):
+    said = []
+    calls = fake_fits(monkeypatch, sample_account, 3, 0, shift=0.5 if why == "a data check fails too" else None)
+    with pytest.raises(plan.FitCheckError) as e:
+        plan.fit_and_check(sample_account, retry=why != "the user set target_accept", say=said.append)
+    assert len(calls) == 1 and said == [] and "refitted" not in str(e.value)
+    assert "--target-accept 0.95" in str(e.value)
+
+
+def test_the_command_refits_unless_target_accept_is_given(sample_account, monkeypatch, capsys, tmp_path):
+    """The command's wiring (no sampling: both fits diverge, so it stops at the checks, exit 3)."""
+    monkeypatch.chdir(tmp_path)
+    argv = [str(ROOT / "data" / "sample_meta_export.csv"), "--budget", "30000", "--month", "2025-01"]
+    calls = fake_fits(monkeypatch, sample_account, 3, 3)
+    assert plan.main(argv) == 3
+    out, err = capsys.readouterr()
+    assert len(calls) == 2 and "refitting once at 0.95" in out and "refitted once at 0.95" in err
+    calls = fake_fits(monkeypatch, sample_account, 3, 3)
+    assert plan.main(argv + ["--target-accept", "0.8"]) == 3
+    out, err = capsys.readouterr()
+    assert calls == [{"target_accept": 0.8}] and "refitting" not in out + err
+    assert not (tmp_path / "plan.csv").exists()
 
 
 def test_a_posterior_with_increasing_returns_is_refused_and_a_few_such_draws_left_out(sample_account):

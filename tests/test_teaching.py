@@ -1,5 +1,6 @@
-"""TEACHING.md works on the day: plans that fit their slots, every exercise timed, every command real,
-and notebook 05's RETRAIN_LIVE switch really retrains. About 15 s on 2 cores (the make dry runs and
+"""TEACHING.md works on the day: plans that fit their slots and say which exercises the room writes
+and which are homework, every exercise timed, every command real, and notebook 05's RETRAIN_LIVE
+switch really retrains. About 15 s on 2 cores (the make dry runs and
 argument parses are subprocesses; the retraining is a tiny PPO set-up)."""
 
 from __future__ import annotations
@@ -123,6 +124,70 @@ def test_exercise_rows_give_the_exercises_their_minutes(name):
             ids = re.findall(r"\b\d\d\.[a-z_0-9]+\b", r[1])
             assert ids and set(ids) <= set(table), f"{name}: {r[1]!r} names no exercise of the table"
             assert int(r[0]) >= sum(table[i] for i in ids), f"{name}: {r[1]!r} gets {r[0]} min, the table says {sum(table[i] for i in ids)}"
+
+
+#: An exercise id written in prose ("04.gae"); the part after the dot starts with a letter, so
+#: "0.05" or "99.47%" never match.
+ID_IN_TEXT = re.compile(r"\b\d\d\.[a-z][a-z_0-9]*\b")
+#: "every exercise of notebook 07" / "every exercise of notebooks 01 and 07": a whole notebook's exercises.
+WHOLE_NOTEBOOKS = re.compile(r"every exercise of notebooks? (\d\d(?:(?:, | and )\d\d)*)")
+
+
+def write_exercises() -> list[str]:
+    """The exercises the table marks **write** (the learner writes model, simulator or PPO code)."""
+    return [r[0] for r in table_rows(section("Exercises and their minutes")) if "**write**" in r[1]]
+
+
+def room_and_home(name: str) -> tuple[list[str], list[str], set[str]]:
+    """A plan's "**In the room:** ... **At home:** ..." line: the ids done in the room, the ids
+    done at home, and the notebooks whose every exercise is homework."""
+    text = section("Workshop plans")
+    (body,) = [text[m.end():] for m in PLAN.finditer(text) if m.group(1).startswith(name)]
+    nxt = PLAN.search(body)
+    body = " ".join((body[: nxt.start()] if nxt else body).split())
+    found = re.search(r"\*\*In the room:\*\*(.*?)\*\*At home:\*\*(.*?)(?:\*\*|$)", body)
+    assert found, f"{name}: no '**In the room:** ... **At home:** ...' line under the plan"
+    home = found.group(2)
+    whole = {nb for m in WHOLE_NOTEBOOKS.finditer(home) for nb in re.findall(r"\d\d", m.group(1))}
+    return ID_IN_TEXT.findall(found.group(1)), ID_IN_TEXT.findall(home), whole
+
+
+def test_every_exercise_the_plans_name_is_in_the_notebooks():
+    named = set(ID_IN_TEXT.findall(section("Workshop plans")))
+    assert named, "the plans name no exercise"
+    unknown = named - set(notebook_exercises())
+    assert not unknown, f"the plans name exercises no notebook has: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("name", ["90 minutes", "Half day", "Full day"])
+def test_each_plan_says_which_write_exercises_are_done_in_the_room_and_which_at_home(name):
+    """The room does the exercises of the plan's rows, at least one of them a write exercise, in
+    the notebooks' order; every write exercise is either in the room or named as homework."""
+    (_, rows), = [v for k, v in plans().items() if k.startswith(name)]
+    order = list(exercise_minutes())
+    in_rows = []
+    for r in rows:
+        ids = ID_IN_TEXT.findall(r[1])
+        assert not ids or r[1].startswith("exercises "), f"{name}: {r[1]!r} names exercises but does not start with 'exercises'"
+        in_rows += ids
+    room, home, whole = room_and_home(name)
+    assert room == in_rows, f"{name}: the room line says {room}, the plan's rows do {in_rows}"
+    assert room == sorted(room, key=order.index), f"{name}: the exercises in the room are not in the notebooks' order"
+    assert not set(room) & set(home), f"{name}: both in the room and at home: {sorted(set(room) & set(home))}"
+    assert set(home) <= set(order), f"{name}: homework that is not in the exercise table: {sorted(set(home) - set(order))}"
+    writes = write_exercises()
+    assert set(room) & set(writes), f"{name}: no write exercise in the room"
+    nowhere = [i for i in writes if i not in room and i not in home and i[:2] not in whole]
+    assert not nowhere, f"{name}: write exercises neither in the room nor at home: {nowhere} (add them to its 'At home' line)"
+
+
+def test_write_exercises_get_the_minutes_of_writing_code():
+    """Writing, checking and fixing code takes a pair at least 10 minutes, more than a value exercise's 5."""
+    table = exercise_minutes()
+    writes = write_exercises()
+    assert len(writes) >= 8
+    short = {i: table[i] for i in writes if table[i] < 10}
+    assert not short, f"write exercises with fewer than 10 minutes: {short}"
 
 
 def test_the_90_minute_plan_really_trains_live():

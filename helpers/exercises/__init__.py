@@ -1,29 +1,18 @@
 """The exercises' checks: one ``check(id, answer, **context)`` per exercise, the answers kept here.
 
-A notebook's exercise is three things::
+An exercise is an answer cell and a check cell; its grader lives in ``nbXX.py`` (XX: the notebook
+that teaches it), registered with :func:`grader`. ``make student`` puts ``# YOUR CODE HERE`` in
+place of each solution and drops the hidden tests::
 
-    answer_1 = None                     # the learner's cell; the instructor's notebook holds
-    ### BEGIN SOLUTION                  #   the solution between nbgrader's markers, a student
-    answer_1 = ...                      #   copy "# YOUR CODE HERE" instead (a function's body
-    ### END SOLUTION                    #   likewise, after its docstring: the stub returns None)
+    answer_1 = None                          # or a function whose body is the solution
+    ### BEGIN SOLUTION
+    answer_1 = ...
+    ### END SOLUTION
 
-    check("01.cpc_2024", answer_1)      # the check cell (nbgrader: a graded cell), then its
-    ### BEGIN HIDDEN TESTS              #   hidden test for nbgrader's autograde, removed from
-    assert_correct("01.cpc_2024", answer_1)  # student copies
+    check("01.cpc_2024", answer_1)           # prints the verdict, a hint when wrong (:func:`check`)
+    ### BEGIN HIDDEN TESTS
+    assert_correct("01.cpc_2024", answer_1)  # nbgrader's autograde
     ### END HIDDEN TESTS
-
-The grader of an id lives in ``helpers/exercises/nbXX.py`` (XX = the notebook), registered with
-:func:`grader`; it computes what is right from the course's data and helpers and says in words
-what is wrong, never the expected value (a learner's function is called through :func:`call`):
-nothing in a notebook holds or prints it, so assigning an earlier cell's variable cannot pass a check.
-
-:func:`check` says "not answered yet" for ``None`` (or a function stub: it returns None or raises
-``NotImplementedError``), "correct" when right, and when wrong "not yet: <what is wrong>" with a
-hint (a second, stronger one from the second wrong try on, counted per id in this kernel); it
-returns, so Run All goes on in a learner's copy. With ``COURSE_STRICT=1`` in the environment (the
-course runner sets it for every notebook it runs: tests, CI, ``make course``) a wrong answer
-raises ``AssertionError``. nbgrader's hidden tests call :func:`assert_correct`, which also fails an
-unanswered exercise.
 """
 
 from __future__ import annotations
@@ -66,7 +55,10 @@ TRIES: Counter = Counter()
 def grader(exercise_id: str, hints: tuple[str, ...] | list[str]) -> Callable:
     """Register the decorated function as the grader of ``exercise_id`` ("NN.name", NN the notebook).
 
-    ``hints``: one or more, from gentle to strong; none may give the answer away.
+    A grader computes what is right from the course's data and helpers (a learner's function is
+    called through :func:`call`) and says in words what is wrong, never the expected value:
+    nothing in a notebook holds or prints it, so assigning an earlier cell's variable cannot pass
+    a check. ``hints``: one or more, from gentle to strong; none may give the answer away.
     """
     if not _ID.fullmatch(exercise_id):
         raise ValueError(f"grader: exercise id {exercise_id!r} is not 'NN.name' (NN: the notebook's number)")
@@ -84,7 +76,8 @@ def grader(exercise_id: str, hints: tuple[str, ...] | list[str]) -> Callable:
 
 
 def strict() -> bool:
-    """``COURSE_STRICT=1`` in the environment: wrong answers raise instead of printing."""
+    """``COURSE_STRICT=1`` in the environment: wrong answers raise instead of printing (the course
+    runner sets it for every notebook it runs: tests, CI, ``make course``)."""
     return os.environ.get("COURSE_STRICT", "").strip().lower() in STRICT_VALUES
 
 
@@ -175,6 +168,10 @@ def check(exercise_id: Any, answer: Any = None, /, **context) -> None:
     """Check the learner's ``answer`` to ``exercise_id``: prints "not answered yet", "correct" or
     "not yet: ..." with a hint; with ``COURSE_STRICT=1`` a wrong answer raises ``AssertionError``.
 
+    A second, stronger hint comes from the second wrong try on (tries counted per id in this
+    kernel). Without ``COURSE_STRICT`` it returns whatever the verdict, so Run All goes on in a
+    learner's copy.
+
     ``context``: the learner's own objects the grader needs (e.g. ``df=df``), never an expected value.
     """
     verdict = grade(exercise_id, answer, **context)
@@ -188,8 +185,8 @@ def check(exercise_id: Any, answer: Any = None, /, **context) -> None:
 
 
 def assert_correct(exercise_id: str, answer: Any, **context) -> None:
-    """For nbgrader's hidden tests: ``AssertionError`` unless ``answer`` is right (unanswered fails
-    too); silent when right (the check cell above it already said "correct")."""
+    """For nbgrader's hidden tests (the check cell is a graded cell): ``AssertionError`` unless
+    ``answer`` is right (unanswered fails too); silent when right (the check above said "correct")."""
     last = _LAST.pop(exercise_id, None)
     if last is not None and last[0] is answer and last[1].keys() == context.keys() \
             and all(last[1][k] is v for k, v in context.items()):
