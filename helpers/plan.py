@@ -194,9 +194,9 @@ def check_fit(fit: Fit, *, strict: bool = True) -> pd.DataFrame:
         sampler = failed.loc[failed.index.intersection([0, 1, 2])]  # r_hat, ESS, divergences
         if len(sampler):
             problems = [f"{r.check} {r.value:.4g} (wanted {r.threshold})" for r in sampler.itertuples()]
-            lines += bayes.convergence_message(problems, divergences=n_div > s.max_divergences, strict=True).splitlines()[1:]
-            higher = "0.99" if s.target_accept >= RETRY_TARGET_ACCEPT else f"{RETRY_TARGET_ACCEPT:g}"
-            lines[-1] = lines[-1].replace(f"(e.g. {RETRY_TARGET_ACCEPT:g}:", f"(e.g. {higher}:")
+            lines += bayes.convergence_message(problems, divergences=n_div > s.max_divergences, strict=True, target_accept=s.target_accept,
+                                               where="FIT_OVERRIDES in notebook 07's parameters cell").splitlines()[1:]
+            higher = f"{bayes.higher_target_accept(s.target_accept):g}"
             lines.append(f"From the command line: --target-accept {higher}, --tune 2000, --draws 2000 or --sampler-seed 1 "
                          "(and a full run: --quick keeps fewer draws).")
         if not table["passed"].iloc[3]:

@@ -278,6 +278,13 @@ def test_check_convergence_flags_stuck_chains_low_ess_and_divergences():
     div[1, 5] = True
     with pytest.raises(bayes.ConvergenceError, match="1 divergent"):
         bayes.check_convergence(az.from_dict({"posterior": {"x": good}, "sample_stats": {"diverging": div}}))
+    # the suggestion is above the target_accept that diverged, and names where to change it
+    diverged = az.from_dict({"posterior": {"x": good}, "sample_stats": {"diverging": div}})
+    with pytest.raises(bayes.ConvergenceError, match=r"FIT in the notebook.*e\.g\. 0\.95: smaller steps"):
+        bayes.check_convergence(diverged, target_accept=0.8)
+    with pytest.raises(bayes.ConvergenceError, match=r"e\.g\. 0\.99: smaller steps"):
+        bayes.check_convergence(diverged, target_accept=0.95)
+    assert "FIT_OVERRIDES" in bayes.convergence_message(["x"], divergences=True, strict=True, where="FIT_OVERRIDES")
 
 
 # --- the cache ----------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from helpers.bayes.channels import (CHANNEL_MODEL_VERSION, ChannelData, build_ch
                                     channel_var_names, fit_channels, load_channel_idata, load_channel_posterior)
 from helpers.bayes.draws import CHANNEL_PARAM_NAMES, PARAM_NAMES, ChannelDraws, FunnelDraws, to_channel_draws, to_funnel_draws
 from helpers.bayes.fit import (DEFAULT_SAMPLER, SAMPLERS, ConvergenceError, ConvergenceWarning, FitSettings, add_natural_scale,
-                               check_convergence, convergence_message, fit_funnel, natural_scale, sample_model)
+                               check_convergence, convergence_message, fit_funnel, higher_target_accept, natural_scale,
+                               sample_model)
 from helpers.bayes.model import (CENTRED_NAMES, OBSERVED_NAMES, OBSERVED_OF, POOLED_SLOPE_SHAPE, PRIORS, Priors, build_campaign_model,
                                  build_funnel_model, count_regression, funnel_predictors, least_squares_slopes, pooled_slopes)
 from helpers.carryover import ADSTOCK_LAGS, adstock_lags, adstock_weights
@@ -29,6 +30,6 @@ __all__ = [
     "StaleCacheWarning", "add_natural_scale", "adstock_lags", "adstock_weights", "build_campaign_model", "build_channel_model",
     "build_funnel_model", "cache_key", "cache_path", "channel_data", "channel_fit_settings", "channel_var_names",
     "check_convergence", "convergence_message", "count_regression", "file_sha256", "fit_channels", "fit_funnel",
-    "funnel_predictors", "least_squares_slopes", "load_channel_idata", "load_channel_posterior", "load_idata", "load_posterior",
+    "funnel_predictors", "higher_target_accept", "least_squares_slopes", "load_channel_idata", "load_channel_posterior", "load_idata", "load_posterior",
     "natural_scale", "pooled_slopes", "read_cache", "sample_model", "to_channel_draws", "to_funnel_draws", "write_cache",
 ]

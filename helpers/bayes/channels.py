@@ -192,7 +192,8 @@ def fit_channels(ch: ChannelData, settings: FitSettings | None = None, *, adstoc
     idata = sample_model(model, settings, progressbar=progressbar)
     idata = _tree({**{g: idata[g].to_dataset() for g in idata.children}, **_channel_data_groups(ch)})
     diag = check_convergence(idata, var_names=channel_var_names(adstock, pool_impressions), max_rhat=settings.max_rhat,
-                             min_ess_bulk=settings.min_ess_bulk, max_divergences=settings.max_divergences, strict=strict)
+                             min_ess_bulk=settings.min_ess_bulk, max_divergences=settings.max_divergences, strict=strict,
+                             target_accept=settings.target_accept)
     idata.posterior.attrs["converged"] = int(diag.attrs["converged"])
     idata.posterior.attrs["build_s"] = float(build_s)
     idata.posterior.attrs["fit_wall_s"] = float(time.perf_counter() - t0)

@@ -295,6 +295,7 @@ def check_convergence(
     min_ess_bulk: float = 400,
     max_divergences: int = 0,
     strict: bool = True,
+    target_accept: float = 0.8,
 ) -> pd.DataFrame:
     """Check convergence with ArviZ; return the diagnostics table (one row per scalar).
 
@@ -323,30 +324,38 @@ def check_convergence(
             problems.append(f"{n_div} divergent transitions (allowed {max_divergences})")
     diag.attrs["converged"] = not problems
     if problems:
-        message = convergence_message(problems, divergences=n_div > max_divergences, strict=strict)
+        message = convergence_message(problems, divergences=n_div > max_divergences, strict=strict, target_accept=target_accept)
         if strict:
             raise ConvergenceError(message)
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     return diag
 
 
-def convergence_message(problems: list[str], *, divergences: bool, strict: bool) -> str:
-    """The message of a failed convergence check: what failed, what it means, what to try."""
+def convergence_message(problems: list[str], *, divergences: bool, strict: bool, target_accept: float = 0.8,
+                        where: str = "FIT in the notebook's parameters cell") -> str:
+    """The message of a failed convergence check: what failed, what it means, what to try (in
+    ``where``: the settings the reader can change; a target_accept above the one that failed)."""
     lines = ["the sampler did not converge: " + "; ".join(problems) + "."]
     if divergences:
         lines.append("What it means: at those steps the sampler's simulated trajectory blew up, because the posterior curves "
                      "too sharply there for its step size; the draws may miss that part of the posterior, so estimates from "
                      "them can be off.")
-        todo = "a higher target_accept (e.g. 0.95: smaller steps), more tuning (tune=2000), or another seed (seed=1)"
+        higher = higher_target_accept(target_accept)
+        todo = f"a higher target_accept (e.g. {higher:g}: smaller steps), more tuning (tune=2000), or another seed (seed=1)"
     else:
         lines.append("What it means: the chains disagree (r_hat) or hold too few independent draws (bulk ESS), so summaries "
                      "of the posterior are not yet reliable.")
         todo = "more draws (draws=2000), more tuning (tune=2000), or another seed (seed=1)"
-    lines.append(f"What to try, in the fit's settings (FIT in the notebook's parameters cell), then run the cell again: {todo}.")
+    lines.append(f"What to try, in the fit's settings ({where}), then run it again: {todo}.")
     if not strict:
         lines.append("Going on with these draws: they are not cached, so the next run fits again. "
                      "(Tests and CI set COURSE_STRICT=1 and stop here.)")
     return "\n".join(lines)
+
+
+def higher_target_accept(target_accept: float) -> float:
+    """The target_accept to suggest after divergences at ``target_accept``: 0.95, or 0.99 from 0.95 on."""
+    return 0.99 if target_accept >= 0.95 else 0.95
 
 
 def natural_scale(centred, log_spend_centre: float, log_imp_centre: float) -> dict:
@@ -418,6 +427,7 @@ def fit_funnel(df: pd.DataFrame, settings: FitSettings = FitSettings(), *, prior
         max_rhat=settings.max_rhat,
         min_ess_bulk=settings.min_ess_bulk,
         max_divergences=settings.max_divergences,
+        target_accept=settings.target_accept,
         strict=strict,
     )
     idata.posterior.attrs["converged"] = int(diag.attrs["converged"])
