@@ -3,22 +3,15 @@
 * ``execute_notebook(path, quick=True)`` is what ``tests/test_notebooks.py`` uses: a fresh
   kernel, cwd = ``notebooks/``, ``COURSE_QUICK=1`` so every notebook shrinks its work.
 * ``python -m helpers.course`` (``make course``) executes every ``notebooks/[0-9]*.ipynb`` in
-  order in full mode and writes each executed notebook, plus an HTML rendering, to
-  ``build/course/``. It stops at the first failure, shows the failing cell and exits non-zero.
+  order in full mode into ``build/course/`` (each executed notebook plus an HTML rendering); it
+  stops at the first failure, shows the failing cell and exits non-zero. The runner never writes
+  into ``notebooks/``: the committed notebooks stay without outputs.
+* ``--student`` (``make student``) writes solution-free copies into ``build/student/``
+  (:func:`write_student_copies`); ``--nbgrader`` lays the course out for nbgrader.
 
-The runner never writes into ``notebooks/``: the committed notebooks stay without outputs.
-``python -m helpers.course --student`` (``make student``) writes solution-free copies of the
-notebooks into ``build/student/`` for handing out (:func:`write_student_copies`), and
-``--nbgrader`` lays the course out for nbgrader (:func:`write_nbgrader_course`).
-
-A hang must be a readable failure, never a stuck CI: every cell has a time limit
-(:data:`CELL_TIMEOUT_S`), and when a cell runs past it the runner first makes the kernel write
-every thread's Python stack (``faulthandler``, registered at kernel start-up on ``SIGUSR1``),
-prints it, then fails with ``CellTimeoutError`` (its ``kernel_stacks`` holds the dump). And a
-cell the kernel reports done whose execute_reply is lost (seen here with ipykernel 7) costs
-:data:`REPLY_GRACE_S` seconds, not the cell's time limit. Such lost replies are counted per
-notebook (:func:`lost_replies`, printed with its line); more than :data:`MAX_LOST_REPLIES` in one
-notebook fail it (``LostRepliesError``): a connection that loses them is no longer a glitch.
+A hang is a readable failure, never a stuck CI: a cell past :data:`CELL_TIMEOUT_S` fails with every
+kernel thread's stack (:func:`execute_notebook`); a lost execute_reply costs :data:`REPLY_GRACE_S`,
+not the time limit, and more than :data:`MAX_LOST_REPLIES` in one notebook fail it.
 """
 
 from __future__ import annotations
@@ -43,14 +36,15 @@ KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 900
 #: Seconds the runner waits for a cell's execute_reply after the kernel reported the cell done
 #: ("idle" on iopub) before it goes on without it (see ``CourseClient._async_poll_for_reply``).
-#: A healthy kernel sends the reply within milliseconds of "idle".
+#: A healthy kernel sends the reply within milliseconds of "idle". A safety net: a lost reply
+#: costs this, not the cell's time limit, and is counted.
 REPLY_GRACE_S = 30.0
-#: Lost replies one notebook may have before it fails (:class:`LostRepliesError`). Why 2: a healthy
-#: kernel loses none; the one glitch seen (notebook 04, after the clip explorer's cell) lost one
-#: reply in about one run in five, always one cell. Two in one notebook would already be rare;
-#: three mean the kernel connection itself is degraded, and a run that goes on with outputs
-#: it can no longer trust must not pass as "ok".
-MAX_LOST_REPLIES = 2
+#: Lost replies one notebook may have before it fails (:class:`LostRepliesError`). Why 0: the one
+#: loss ever seen (notebook 04, after the clip explorer's cell, about one quick run in three) was
+#: the runner's own client missing a reply that had arrived, now fixed (:func:`_kernel_client_class`).
+#: Another lost reply is a new fault to diagnose, not a glitch to tolerate, and a run that goes on
+#: with outputs it can no longer trust must not pass as "ok".
+MAX_LOST_REPLIES = 0
 #: Where the runner records the count in an executed notebook (``nb.metadata``).
 RUNNER_METADATA = "course_runner"
 #: The signal on which the kernel dumps every thread's stack (None where there is no SIGUSR1).
@@ -113,9 +107,44 @@ def _kernel_manager(socket_dir: str):
     """
     from jupyter_client.manager import AsyncKernelManager  # what nbclient uses by default
 
+    client = _kernel_client_class()
     if os.name == "nt":
-        return AsyncKernelManager(kernel_name=KERNEL_NAME)
-    return AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=os.path.join(socket_dir, "kernel"))
+        return AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=client)
+    return AsyncKernelManager(kernel_name=KERNEL_NAME, client_factory=client, transport="ipc",
+                              ip=os.path.join(socket_dir, "kernel"))
+
+
+def _kernel_client_class():
+    """``AsyncKernelClient`` whose shell channel cannot lose a reply to its own sends.
+
+    TRAP (the lost execute_reply of notebook 04, after the clip explorer's cell; issue 18/19):
+    nbclient imitates the front end of an ``ipywidgets.Output``: each output the kernel routes into
+    one (the explorer's figure) is synced back with a ``comm_msg`` on the *shell* channel, sent from
+    nbclient's iopub task while its reply task awaits the cell's execute_reply on that same socket
+    (``socket.poll``). ``jupyter_client.Session.send`` sends through a plain (synchronous) shadow of
+    the asyncio socket, and libzmq's send processes the socket's pending commands: when the reply
+    has just arrived, the send consumes the edge-triggered ``ZMQ_FD`` wake-up of the reply,
+    bypassing pyzmq's asyncio bookkeeping, which re-checks only after its own sends. The reply then
+    sits in the socket and the waiting poll never wakes (nbclient issue 312; the mechanism of pyzmq
+    issue 1203, fixed there for pyzmq's own sends). Evidence: a probe found the lost reply waiting
+    in the socket (``EVENTS`` had ``POLLIN``, the poll still pending), and
+    ``tests/test_no_hang.py`` replays the race. So after every send, ask the asyncio socket for
+    its ``EVENTS``: pyzmq then schedules the pending poll if a message is waiting.
+    """
+    import zmq
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from jupyter_client.channels import AsyncZMQSocketChannel
+    from traitlets import Type
+
+    class WakingShellChannel(AsyncZMQSocketChannel):
+        def send(self, msg):
+            super().send(msg)
+            self.socket.get(zmq.EVENTS)  # zmq.asyncio: re-checks and wakes a pending recv/poll
+
+    class CourseKernelClient(AsyncKernelClient):
+        shell_channel_class = Type(WakingShellChannel)
+
+    return CourseKernelClient
 
 
 def _stack_dump_setup(path: Path) -> str:
@@ -158,13 +187,12 @@ def _client_class():
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
 
         async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
-            # TRAP (seen here: notebook 04, right after the cell that displays the clip explorer, in
-            # about one run in five; ipykernel 7.4, nbclient 0.11, Python 3.12 and 3.13): the kernel
-            # runs the cell to the end and reports "idle", but its execute_reply never arrives, and
-            # nbclient waits for the whole cell timeout (the kernel, asked by another client, had
-            # executed that cell and nothing after it). The reply says only ok/error, and an error
-            # also comes on iopub: so once the kernel has been idle for this cell REPLY_GRACE_S
-            # seconds without a reply, go on with what iopub delivered, and say so on stderr.
+            # Safety net: when the kernel reports the cell done ("idle") but its execute_reply is
+            # not received, nbclient would wait for the whole cell timeout. (The one cause seen,
+            # notebook 04's clip explorer, was the client missing a reply that had arrived: fixed in
+            # _kernel_client_class.) The reply says only ok/error, and an error also comes on iopub:
+            # so once the kernel has been idle for this cell REPLY_GRACE_S seconds without a reply,
+            # go on with what iopub delivered, count it, and say so on stderr.
             poll = asyncio.ensure_future(
                 super()._async_poll_for_reply(msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive))
             try:

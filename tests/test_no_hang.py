@@ -164,6 +164,57 @@ def test_a_lost_execute_reply_costs_a_grace_period_not_the_cell_timeout(tmp_path
     assert err.count("execute_reply never came") == 3 and "lost reply 3" in err
 
 
+def _reply_received(channel_class, wait_s: float = 1.0) -> bool:
+    """Notebook 04's clip-explorer cell, replayed on the shell socket without a kernel: the reply
+    arrives while nbclient's iopub task is busy, and that task then syncs an ``ipywidgets.Output``
+    back to the kernel with a ``comm_msg`` on the same socket before the event loop has looked at
+    it again. Does the reply task, waiting on that socket, get the reply?"""
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    async def scenario() -> bool:
+        ctx = zmq.asyncio.Context()
+        kernel = zmq.Socket(ctx.socket(zmq.ROUTER))  # the kernel's end, used synchronously
+        client = ctx.socket(zmq.DEALER)
+        session = Session(key=b"")
+        channel = channel_class(client, session)
+        try:
+            kernel.bind("inproc://shell")  # inproc: a send is in the peer's queue when it returns
+            client.connect("inproc://shell")
+            channel.send(session.msg("execute_request", {"code": "explorer"}))
+            ident = kernel.recv_multipart()[0]
+            waiting = asyncio.ensure_future(channel.get_msg(timeout=None))  # nbclient's reply task
+            await asyncio.sleep(0.05)  # it now polls the socket
+            session.send(kernel, "execute_reply", {"status": "ok"}, ident=[ident])
+            time.sleep(0.01)  # the iopub task still busy (and libzmq's 1 ms command throttle passed)
+            channel.send(session.msg("comm_msg", {"data": {"method": "update"}}))  # the Output widget's sync
+            try:
+                return (await asyncio.wait_for(waiting, wait_s))["msg_type"] == "execute_reply"
+            except asyncio.TimeoutError:
+                return False
+        finally:
+            client.close(linger=0)
+            kernel.close(linger=0)
+            ctx.term()
+
+    return asyncio.run(scenario())
+
+
+def test_a_comm_msg_sent_while_waiting_for_a_reply_does_not_lose_the_reply(tmp_path):
+    """The lost execute_reply of notebook 04 (issue 18/19), at its cause: jupyter_client sends on a
+    synchronous shadow of the asyncio shell socket, and that send swallows the socket's wake-up for
+    a reply that has just arrived (``course._kernel_client_class``). The runner's shell channel
+    gets the reply; jupyter_client's own, in the same replay, does not (which shows the replay
+    reproduces the race; if it ever gets the reply, upstream fixed it and the workaround can go)."""
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    runner_channel = course._kernel_manager(str(tmp_path)).client().shell_channel_class  # what the runner uses
+    assert runner_channel is not AsyncZMQSocketChannel
+    assert _reply_received(runner_channel)
+    assert not _reply_received(AsyncZMQSocketChannel), "jupyter_client no longer loses it: drop _kernel_client_class"
+
+
 def test_the_runner_has_a_per_cell_timeout():
     import inspect
 

@@ -205,7 +205,7 @@ def test_lost_replies_are_counted_per_notebook_and_fail_past_the_threshold(tmp_p
 
     monkeypatch.setattr(course, "REPLY_GRACE_S", 0.3)
     monkeypatch.setattr(NotebookClient, "_async_poll_for_reply", reply_lost)
-    limit = 2  # course.MAX_LOST_REPLIES, checked at the end
+    limit = 0  # course.MAX_LOST_REPLIES, checked at the end: the one known cause is fixed (test_no_hang)
     at_limit = tiny_notebook(tmp_path / "01_at_limit.ipynb", *[f"x{i} = {i}" for i in range(limit)])
     past = tiny_notebook(tmp_path / "02_past_limit.ipynb", *[f"y{i} = {i}" for i in range(limit + 1)])
     out = tmp_path / "build"
@@ -213,8 +213,8 @@ def test_lost_replies_are_counted_per_notebook_and_fail_past_the_threshold(tmp_p
     printed = capsys.readouterr()
     assert rc == 1
     lines = printed.out.splitlines()
-    assert "01_at_limit.ipynb" in lines[0] and "ok in" in lines[0] and f"{limit} lost replies" in lines[0], printed.out
-    assert "02_past_limit.ipynb" in printed.out and "FAILED" in printed.out and f"{limit + 1} lost replies" in printed.out
+    assert "01_at_limit.ipynb" in lines[0] and "ok in" in lines[0] and "0 lost replies" in lines[0], printed.out
+    assert "02_past_limit.ipynb" in printed.out and "FAILED" in printed.out and "1 lost reply\n" in printed.out
     assert f"more than {limit}" in printed.err
     assert course.lost_replies(read(out / "01_at_limit.ipynb")) == limit  # returned with the executed notebook
     assert course.lost_replies(read(out / "02_past_limit.failed.ipynb")) == limit + 1
