@@ -22,13 +22,14 @@ from helpers.bayes.draws import PARAM_NAMES
 
 #: The course's default sampler, chosen by measurement (``benchmarks/bench_bayes.py``, figures in
 #: build/bench/bench_bayes.json): the lower median *cold* wall time (fresh process, empty PyTensor
-#: and Numba caches, 2 shared cores, 4 chains x 2,000 steps) on PyMC 6.4 / nutpie 0.16.11, two
-#: runs of 3 processes each: nutpie (lean callbacks, :func:`compile_nutpie`) 12.6 s [10.5-15.0]
-#: vs PyMC's NUTS on PyTensor's Numba backend 15.8 s [12.6-21.2] (one of the two runs had PyMC
-#: ahead, 13.8 vs 14.6 s: cold, they are within the shared machine's noise); an earlier run put
-#: PyMC's C backend at 57.8 s. With warm disk caches nutpie is clearly ahead: 5.7 s [5.6-9.8] vs
-#: 12.3 s [8.4-14.4]. Sampling alone is ~3-4 s; the rest is compiling (see compile_nutpie).
-#: PyMC's own NUTS stays an option (``sampler="pymc"``, ``pymc_backend="numba"`` or ``"c"``).
+#: and Numba caches, 2 cores, 4 chains x 2,000 steps) on PyMC 6.4 / nutpie 0.16.11, 3 processes
+#: each on a quiet machine (load ~1): nutpie with the lean callbacks (:func:`compile_nutpie`)
+#: 9.3 s [9.0-9.3] vs PyMC's NUTS on PyTensor's Numba backend 11.7 s [11.4-12.0] (0.80x) and
+#: nutpie's own callbacks 11.2 s [10.9-11.2]; with warm disk caches 5.4 s [5.2-5.4] vs 7.6 s
+#: [7.4-7.7] and 7.2 s [6.8-7.4]. An earlier run put PyMC's C backend at 57.8 s cold. Sampling
+#: alone is ~3 s; the rest is compiling (see compile_nutpie). Under load (4+ busy processes on the
+#: 2 cores) every figure doubles or more. PyMC's own NUTS stays an option (``sampler="pymc"``,
+#: ``pymc_backend="numba"`` or ``"c"``).
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
 
@@ -178,12 +179,13 @@ def compile_nutpie(model, **kwargs):
     over per-process objects; numba's ``cache=True`` writes entries no later process matches).
     nutpie's callbacks copy the result with ``out[...] = grad`` and check it with
     ``np.all(np.isfinite(out))``: for these, Numba also compiles the code that *formats the error
-    message* of a shape mismatch (f-strings, ``str`` of integers: ~40 more functions). In a warm
-    process that is ~2 of the fit's ~10.6 CPU seconds (the funnel: compile 2.7 s instead of 4.6 s,
-    fit 5.7 s instead of 8.4 s; benchmarks/bench_bayes.py, ``nutpie`` vs ``nutpie_stock``, median
-    of 3); a cold process mostly compiles that code for PyTensor's own functions anyway. The lean callbacks copy and check element by element:
-    the same values and return codes, about 6 functions to compile. The model, the gradient and
-    the draws do not change (tests/test_bayes.py compares both, bit for bit).
+    message* of a shape mismatch (f-strings, ``str`` of integers: ~40 more functions). On the
+    funnel (benchmarks/bench_bayes.py, ``nutpie`` vs ``nutpie_stock``, median of 3 on a quiet
+    machine) that saves 1.6 s of compiling in a warm process (2.2 s instead of 3.8 s; fit 5.4 s
+    instead of 7.2 s) and 1.7 s in a cold one (6.3 s instead of 8.0 s; fit 9.3 s instead of 11.2 s).
+    The lean callbacks copy and check element by element: the same values and return codes, about
+    6 functions to compile. The model, the gradient and the draws do not change
+    (tests/test_bayes.py compares both, bit for bit). Upstream, nutpie could do the same.
     """
     import nutpie
 
