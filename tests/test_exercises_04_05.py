@@ -25,7 +25,7 @@ from helpers.exercises import check
 from helpers.exercises import nb04, nb05
 
 from funnel_fixtures import TRUTH, jittered_posterior  # tests/ is on sys.path under pytest
-from exercise_checks import assert_fails_with_hint, learner_kernel  # noqa: F401  (learner_kernel: autouse)
+from exercise_checks import assert_fails_with_hint, assert_student_copy_holds_no_solution, learner_kernel  # noqa: F401  (learner_kernel: autouse)
 
 NB04 = course.NOTEBOOKS_DIR / "04_ppo_from_scratch.ipynb"
 NB05 = course.NOTEBOOKS_DIR / "05_training_the_budget_agent.ipynb"
@@ -291,36 +291,9 @@ def test_05_pacing_rule(capsys, evaluator):
 # --- the student copies -------------------------------------------------------------------------
 
 
-def solution_lines(nb) -> list[str]:
-    """The code lines inside the solution regions of ``nb`` (comments and blank lines left out)."""
-    lines = []
-    for cell in nb.cells:
-        inside = False
-        for line in cell.source.split("\n"):
-            text = line.strip()
-            if text == course.BEGIN_SOLUTION:
-                inside = True
-            elif text == course.END_SOLUTION:
-                inside = False
-            elif inside and text and not text.startswith("#") and len(text) > 12:
-                lines.append(text)
-    return lines
-
-
 @pytest.mark.parametrize("path", [NB04, NB05], ids=lambda p: p.name[:2])
 def test_the_student_copy_holds_no_solution_and_no_expected_value(path):
-    nb = nbformat.read(path, as_version=4)
-    student = course.student_copy(nb)
-    source = "\n".join(c.source for c in student.cells)
-    solutions = solution_lines(nb)
-    assert len(solutions) >= 5, "the notebook's exercises hold their solutions in nbgrader regions"
-    outside = "\n".join(course.clear_regions(c.source) for c in nb.cells if c.cell_type == "code")
-    outside += "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    distinctive = [line for line in solutions if line not in outside]  # lines a solution alone holds
-    assert len(distinctive) >= 5
-    leaked = [line for line in distinctive if line in source]
-    assert leaked == [], f"{path.name}: solution lines left in the student copy: {leaked}"
-    assert "BEGIN HIDDEN TESTS" not in source and "assert_correct(" not in source
+    source = assert_student_copy_holds_no_solution(nbformat.read(path, as_version=4), at_least=5, name=path.name)
     ids = sorted(set(re.findall(r'check\("(0[45]\.\w+)"', source)))
     assert len(ids) >= (9 if path == NB04 else 5), ids
     for exercise_id in ids:

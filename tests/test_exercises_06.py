@@ -20,7 +20,7 @@ from helpers.env import channel_config, channel_history
 from helpers.exercises import check
 
 from channel_fixtures import channel_posterior  # tests/ is on sys.path under pytest
-from exercise_checks import assert_fails_with_hint, learner_kernel, shown  # noqa: F401  (learner_kernel: autouse)
+from exercise_checks import assert_fails_with_hint, assert_student_copy_holds_no_solution, learner_kernel, shown  # noqa: F401  (learner_kernel: autouse)
 
 NB06 = course.NOTEBOOKS_DIR / "06_many_channels_and_carryover.ipynb"
 IDS = ["06.adstock", "06.yesterday_weight", "06.marginal_leader", "06.uncapped_multiple"]
@@ -122,32 +122,9 @@ def test_06_uncapped_multiple(capsys, channels):
 # --- the student copy -----------------------------------------------------------------------------
 
 
-def solution_lines(nb) -> list[str]:
-    """The code lines inside the solution regions of ``nb`` (comments and blank lines left out)."""
-    lines = []
-    for cell in nb.cells:
-        inside = False
-        for line in cell.source.split("\n"):
-            text = line.strip()
-            if text == course.BEGIN_SOLUTION:
-                inside = True
-            elif text == course.END_SOLUTION:
-                inside = False
-            elif inside and text and not text.startswith("#") and len(text) > 12:
-                lines.append(text)
-    return lines
-
-
 def test_the_student_copy_holds_no_solution_and_no_expected_value():
-    nb = nbformat.read(NB06, as_version=4)
-    source = "\n".join(c.source for c in course.student_copy(nb).cells)
-    outside = "\n".join(course.clear_regions(c.source) for c in nb.cells if c.cell_type == "code")
-    outside += "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    distinctive = [line for line in solution_lines(nb) if line not in outside]  # lines a solution alone holds
-    assert len(distinctive) >= 10
-    leaked = [line for line in distinctive if line in source]
-    assert leaked == [], f"solution lines left in the student copy: {leaked}"
-    assert "BEGIN HIDDEN TESTS" not in source and "assert_correct(" not in source and "check_that(" not in source
+    source = assert_student_copy_holds_no_solution(nbformat.read(NB06, as_version=4), at_least=10, name=NB06.name)
+    assert "check_that(" not in source
     assert re.findall(r'check\("(06\.\w+)"', source) == IDS  # every exercise tested here, in the notebook's order
     assert "def adstock(spend, theta, n_lags):" in source  # the stub the learner fills in
     theta = 0.5  # the notebook's THETA_WHAT_IF: yesterday's weight appears nowhere
