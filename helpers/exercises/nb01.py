@@ -119,7 +119,7 @@ NB_SEED = 20180923
 NB_TOLERANCE_SE = 5.0
 
 
-def _nb_cases() -> list[tuple[str, float, float]]:
+def nb_cases() -> list[tuple[str, float, float]]:
     """``(words, mu, alpha)``: a day's impressions at a spend of 1,000 and the clicks those bring,
     with the data's dispersions (helpers.data's generating process), and a small count, where the
     Poisson's share of the variance is as large as the Gamma's."""
@@ -140,7 +140,7 @@ def _nb_cases() -> list[tuple[str, float, float]]:
 def _nb_draw(answer) -> str | None:
     from scipy import stats
 
-    for k, (what, mu, alpha) in enumerate(_nb_cases()):
+    for k, (what, mu, alpha) in enumerate(nb_cases()):
         mus = np.full(NB_DRAWS, mu)
         # the clicks-sized case passes alpha as a one-element array, as notebook 03's posterior draw holds it
         a = np.array([alpha]) if k == 1 else alpha
